@@ -54,7 +54,6 @@ def _load_plan(plan_path, seed=None):
 
 
 def _load_cohort(data, treatment_path, control_path, events_path, plan):
-    from .io import load_cohort
     if data is None and not (treatment_path and control_path):
         raise PhbEvalError("no data given. Fix: give one DATA file with a 'group' column, "
                            "or both --treatment FILE and --control FILE")
@@ -62,6 +61,7 @@ def _load_cohort(data, treatment_path, control_path, events_path, plan):
         raise PhbEvalError("give either one DATA file or --treatment and --control, not both")
     if bool(treatment_path) != bool(control_path):
         raise PhbEvalError("--treatment and --control go together: give both files")
+    from .io import load_cohort
     return load_cohort(data=data, treatment=treatment_path, control=control_path, events=events_path, plan=plan)
 
 
@@ -174,7 +174,7 @@ def init(path, pilot, force):
 def main(argv=None):
     """Entry point: user mistakes print one message and exit 2; bugs exit 1 with a request to report."""
     try:
-        cli.main(args=argv, prog_name="phb-eval", standalone_mode=False)
+        rc = cli.main(args=argv, prog_name="phb-eval", standalone_mode=False)
     except PhbEvalError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
@@ -193,6 +193,7 @@ def main(argv=None):
         click.echo("phb-eval hit an internal error (a bug, not a problem with your data). "
                    "Please report it with the command you ran and the traceback above.", err=True)
         sys.exit(1)
+    sys.exit(rc if isinstance(rc, int) else 0)
 
 
 if __name__ == "__main__":
