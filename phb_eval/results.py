@@ -68,6 +68,7 @@ class Results:
     warnings: list = field(default_factory=list)     # sentences for people
     skipped: list = field(default_factory=list)      # sentences: analyses not run and why
     meta: dict = field(default_factory=dict)
+    table_specs: dict = field(default_factory=dict)  # table name -> disclosure spec (see report/writer.py)
 
     def add(self, rows) -> None:
         frame = rows if isinstance(rows, pd.DataFrame) else rows_frame(rows)
