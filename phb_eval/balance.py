@@ -308,3 +308,26 @@ def overlap_diagnostics(ps: pd.Series, phb: pd.Series, weights: pd.Series | None
             row["ess_share"] = row["ess"] / row["n"]
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def with_missing_indicators(df: pd.DataFrame, columns) -> tuple[pd.DataFrame, list[str]]:
+    """Copy of ``df`` where each numeric column with gaps is mean-filled and gains a ``<col>_missing`` 0/1 column.
+
+    The missing-indicator approach for propensity models (Rosenbaum & Rubin 1984): people with a missing
+    baseline score keep a propensity score instead of dropping out of every weighted analysis.
+    Identical indicators (scores missing together) are kept once. Returns the frame and the model terms.
+    """
+    out = df.copy()
+    names = []
+    for col in columns:
+        s = pd.to_numeric(out[col], errors="coerce")
+        if s.isna().any() and s.notna().any():
+            indicator = s.isna().astype(int)
+            out[col] = s.fillna(s.mean())
+            names.append(col)
+            if not any(indicator.equals(out[n]) for n in names if n.endswith("_missing")):
+                out[f"{col}_missing"] = indicator      # one indicator per distinct missingness pattern
+                names.append(f"{col}_missing")
+        else:
+            names.append(col)
+    return out, names

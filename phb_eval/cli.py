@@ -81,6 +81,10 @@ def cli():
       phb-eval simulate --out pilot/            # a synthetic pilot-like cohort
       phb-eval validate pilot/cohort.csv        # check it against the data contract
       phb-eval init my_plan.yaml                # a commented analysis plan to edit
+      phb-eval score pilot/cohort.csv --out scored.csv
+      phb-eval compare pilot/cohort.csv --out results/
+      phb-eval subgroups pilot/cohort.csv --out subgroups/
+      phb-eval demo                             # all of it on a simulated cohort
     """
 
 
@@ -142,7 +146,8 @@ def validate(data, treatment_path, control_path, events_path, plan_path, as_json
             click.echo(f"{p.level}: {p}")
         n = len(cohort.frame)
         verdict = "valid" if not errors else "NOT valid"
-        click.echo(f"{verdict}: {n} participants, {len(errors)} error(s), {len(warnings)} warning(s)")
+        n_err, n_warn = sum(p.count for p in errors), sum(p.count for p in warnings)
+        click.echo(f"{verdict}: {n} participants, {n_err} error(s), {n_warn} warning(s)")
     sys.exit(2 if errors else 0)
 
 
@@ -169,6 +174,199 @@ def init(path, pilot, force):
     tmp.write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
     tmp.replace(target)
     click.echo(f"wrote {target}: edit it, then pass it with --plan {target}")
+
+
+def report_options(f):
+    f = click.option("--no-disclosure", is_flag=True,
+                     help="Publish small numbers unsuppressed (stated in the report; never for publication).")(f)
+    f = click.option("--format", "formats", default="html", show_default=True,
+                     help="Report formats, comma separated: html, md (HTML is always written).")(f)
+    f = click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True,
+                     help="Output folder (refused if it exists, unless --force).")(f)
+    return f
+
+
+def engine_options(f):
+    f = click.option("--spark-master", default=None, help="Spark master URL (default: local[*]).")(f)
+    f = click.option("--engine", type=click.Choice(["duckdb", "spark"]), default="duckdb", show_default=True,
+                     help="Engine that aggregates the event table.")(f)
+    return f
+
+
+def _formats(text: str) -> tuple:
+    chosen = tuple(dict.fromkeys(["html", *[t.strip().lower() for t in text.split(",") if t.strip()]]))
+    unknown = [t for t in chosen if t not in ("html", "md")]
+    if unknown:
+        raise PhbEvalError(f"--format {text!r}: unknown format(s) {unknown}. Fix: use html, md or html,md")
+    return chosen
+
+
+def _plan_dir(plan_path):
+    return Path(plan_path).parent if plan_path else None
+
+
+def _check_out(out_dir, force):
+    """Refuse an existing non-empty output folder before any work is done (the writer checks again)."""
+    out = Path(out_dir)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
+        raise PhbEvalError(f"{out} already exists and is not empty. Fix: choose another --out, or add --force "
+                           "to replace it")
+
+
+def _write(results, out_dir, plan, formats, force, no_disclosure, quiet):
+    from .report.writer import write_outputs
+    path = write_outputs(results, out_dir, plan=plan, formats=formats, force=force, disclosure=not no_disclosure)
+    n_skipped = len(results.skipped)
+    click.echo(f"report: {path / 'report.html'}")
+    _echo_err(f"{len(results.estimates)} result rows, {len(results.warnings)} warning(s), "
+              f"{n_skipped} analysis/analyses not run (listed in the report)", quiet)
+    return path
+
+
+@cli.command(context_settings=CONTEXT)
+@cohort_options
+@plan_option
+@click.option("--out", "out_file", type=click.Path(dir_okay=False), required=True,
+              help="File to write: .csv, .parquet or .xlsx (refused if it exists, unless --force).")
+@force_option
+@quiet_option
+def score(data, treatment_path, control_path, events_path, plan_path, out_file, force, quiet):
+    """Score the questionnaires (ASCOT, GHQ-12, EQ-5D, carer) from item answers.
+
+    \b
+    Writes the input columns plus every score column, and prints per score, wave
+    and arm: N scored, N missing and why, mean and range.
+    Examples:
+      phb-eval score cohort.csv --out scored.csv
+      phb-eval score cohort.sav --plan my_plan.yaml --out scored.parquet
+    """
+    from .instruments import score_all
+    from .io import write_table
+    from .validate import ensure_valid
+    plan = _load_plan(plan_path)
+    target = Path(out_file)
+    inputs = {Path(p).resolve() for p in (data, treatment_path, control_path) if p}
+    if target.resolve() in inputs:
+        raise PhbEvalError(f"--out {target} is an input file; inputs are never overwritten. Fix: choose another name")
+    if target.exists() and not force:
+        raise PhbEvalError(f"{target} already exists. Fix: choose another --out, or add --force to replace it")
+    cohort = _load_cohort(data, treatment_path, control_path, events_path, plan)
+    for problem in ensure_valid(cohort, plan):
+        _echo_err(f"warning: {problem}", quiet)
+    scored = score_all(cohort.frame, plan, base_dir=_plan_dir(plan_path))
+    write_table(scored.frame, target)
+    for text in scored.warnings:
+        _echo_err(f"warning: {text}", quiet)
+    for text in scored.notes:
+        _echo_err(f"note: {text}", quiet)
+    if not quiet:
+        summary = scored.summary.copy()
+        click.echo(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"), err=True)
+    click.echo(f"wrote {target}: {len(scored.frame)} rows, {len(scored.score_columns)} score column(s)")
+
+
+@cli.command(context_settings=CONTEXT)
+@cohort_options
+@plan_option
+@report_options
+@engine_options
+@seed_option
+@force_option
+@quiet_option
+@click.option("--subgroups", "with_subgroups", is_flag=True, help="Also run the subgroup analyses of the plan.")
+def compare(data, treatment_path, control_path, events_path, plan_path, out_dir, formats, no_disclosure, engine,
+            spark_master, seed, force, quiet, with_subgroups):
+    """Compare PHB holders with controls: balance, flow, effects, service use, costs, cost-effectiveness.
+
+    \b
+    Writes DIR/report.html, DIR/results.json, DIR/tables/*.csv, DIR/tables.xlsx,
+    DIR/figures/*.png and DIR/manifest.json.
+    Examples:
+      phb-eval compare cohort.csv --out results/
+      phb-eval compare --treatment phb.xlsx --control control.xlsx --out results/ --plan my_plan.yaml
+      phb-eval compare cohort.parquet --events events.parquet --engine spark --out results/ --format html,md
+    """
+    from . import pipeline
+    from .progress import configure
+    configure(quiet=quiet)
+    fmts = _formats(formats)
+    plan = _load_plan(plan_path, seed)
+    _check_out(out_dir, force)
+    cohort = _load_cohort(data, treatment_path, control_path, events_path, plan)
+    results = pipeline.compare(cohort, plan, engine=engine, spark_master=spark_master, command=sys.argv,
+                               quiet=quiet, base_dir=_plan_dir(plan_path), subgroups=with_subgroups)
+    _write(results, out_dir, plan, fmts, force, no_disclosure, quiet)
+
+
+@cli.command(context_settings=CONTEXT)
+@cohort_options
+@plan_option
+@report_options
+@engine_options
+@seed_option
+@force_option
+@quiet_option
+def subgroups(data, treatment_path, control_path, events_path, plan_path, out_dir, formats, no_disclosure, engine,
+              spark_master, seed, force, quiet):
+    """Subgroup effects with joint interaction tests and Holm/BH adjustment.
+
+    \b
+    For each subgroup variable and primary outcome of the plan: the effect within each
+    level and a joint Wald test (CR1 by site) that the effect is the same across levels.
+    Writes the same folder layout as compare.
+    Examples:
+      phb-eval subgroups cohort.csv --out subgroups/
+      phb-eval subgroups cohort.csv --plan my_plan.yaml --out subgroups/ --force
+    """
+    from . import pipeline
+    from .progress import configure
+    configure(quiet=quiet)
+    fmts = _formats(formats)
+    plan = _load_plan(plan_path, seed)
+    _check_out(out_dir, force)
+    cohort = _load_cohort(data, treatment_path, control_path, events_path, plan)
+    results = pipeline.subgroups(cohort, plan, engine=engine, spark_master=spark_master, command=sys.argv,
+                                 base_dir=_plan_dir(plan_path))
+    _write(results, out_dir, plan, fmts, force, no_disclosure, quiet)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="reports/demo", show_default=True,
+              help="Output folder (refused if it exists, unless --force).")
+@click.option("--seed", type=int, default=2012, show_default=True, help="Seed of the simulated cohort.")
+@plan_option
+@force_option
+@quiet_option
+def demo(out_dir, seed, plan_path, force, quiet):
+    """Run the full evaluation on a simulated pilot-sized cohort and print where the report is.
+
+    \b
+    Simulates 1,171 PHB holders and 1,064 controls in 20 sites (with record-linked
+    events), then runs compare with subgroups on it.
+    Examples:
+      phb-eval demo
+      phb-eval demo --out /tmp/demo --force --quiet
+    """
+    import tempfile
+    from . import pipeline
+    from .io import load_cohort
+    from .progress import configure
+    from .simulate import simulate_pilot, write_simulation
+    configure(quiet=quiet)
+    plan = _load_plan(plan_path)
+    _check_out(out_dir, force)
+    _echo_err(f"simulating a pilot-sized cohort (seed {seed}) ...", quiet)
+    sim = simulate_pilot(seed=seed, events=True)
+    with tempfile.TemporaryDirectory(prefix="phb-eval-demo-") as tmp:
+        paths = write_simulation(sim, tmp)
+        cohort = load_cohort(data=paths["cohort"], events=paths["events"], plan=plan)
+        _echo_err(f"validating and comparing {len(cohort.frame)} participants ...", quiet)
+        results = pipeline.compare(cohort, plan, command=sys.argv, quiet=quiet, base_dir=_plan_dir(plan_path),
+                                   subgroups=True)
+    results.meta["demo"] = {"simulate": {"seed": seed, "n_phb": 1171, "n_control": 1064, "sites": 20,
+                                         "events": True},
+                            "note": "inputs were simulated; rerun with 'phb-eval demo --seed' to reproduce"}
+    _write(results, out_dir, plan, ("html", "md"), force, False, quiet)
 
 
 def main(argv=None):

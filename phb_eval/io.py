@@ -23,6 +23,7 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
+import os
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ import pandas as pd
 
 from .errors import DataError, PhbEvalError
 
-__all__ = ["read_table", "load_cohort", "Cohort", "sha256_file", "parse_dates", "DataWarning",
+__all__ = ["read_table", "write_table", "load_cohort", "Cohort", "sha256_file", "parse_dates", "DataWarning",
            "DATE_COLUMNS", "TEXT_COLUMNS", "EVENT_COLUMNS", "FORMATS", "ROW_BASIS", "BOOKKEEPING"]
 
 FORMATS = (".csv", ".parquet", ".xlsx", ".sav", ".dta")
@@ -639,3 +640,49 @@ def load_cohort(data=None, treatment=None, control=None, events=None, plan=None)
     hashes = {str(p): sha256_file(p) for p in files.values()}
     return Cohort(frame=frame, events=ev, files=files, hashes=hashes, two_files=two, notes=notes,
                   columns=columns)
+
+
+def write_table(frame: pd.DataFrame, path) -> Path:
+    """Write a participant table in the format its suffix names (bookkeeping columns dropped), atomically.
+
+    The file appears only when complete (written beside it, then renamed), so a failure leaves no half file.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in FORMATS:
+        raise PhbEvalError(f"{path}: cannot write a {suffix or 'suffix-less'} file; {_ACCEPTED}. "
+                           "Fix: end the output name with one of them")
+    out = frame[[c for c in frame.columns if c not in BOOKKEEPING]].copy()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp{suffix}")
+    try:
+        if suffix == ".csv":
+            out.to_csv(tmp, index=False, date_format="%Y-%m-%d")
+        elif suffix == ".parquet":
+            out.to_parquet(tmp, index=False)
+        elif suffix == ".xlsx":
+            out.to_excel(tmp, index=False, sheet_name="cohort")
+        elif suffix == ".sav":
+            import pyreadstat
+            pyreadstat.write_sav(_plain_for_stats(out), str(tmp))
+        else:
+            _plain_for_stats(out).to_stata(tmp, write_index=False, version=118)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def _plain_for_stats(frame: pd.DataFrame) -> pd.DataFrame:
+    """SPSS/Stata writers want plain numpy types: text as object, numbers as float64."""
+    out = frame.copy()
+    for col in out.columns:
+        s = out[col]
+        if pd.api.types.is_datetime64_any_dtype(s):
+            continue
+        if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+            out[col] = s.astype("float64")
+        else:
+            out[col] = s.astype(object).where(s.notna(), None)
+    return out

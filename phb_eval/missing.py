@@ -14,6 +14,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from .errors import EstimationError
+from .progress import progress
 from .results import t_interval
 
 __all__ = ["impute_chained", "pool_rubin", "barnard_rubin_df", "RIDGE", "single_thread_blas"]
@@ -69,7 +70,7 @@ def _chain(Z, F, Y, miss, targets, columns, methods, m, iterations, donors, rng)
     """Run the chained-equation cycles in place on ``Z`` (m chains × n rows × J columns)."""
     J = Z.shape[2]
     Fm = np.broadcast_to(F, (m, *F.shape))
-    for _ in range(iterations):
+    for _ in progress(range(iterations), desc="imputation (cycles)", unit="cycle"):
         for j in targets:
             ry = ~miss[:, j]
             others = [k for k in range(J) if k != j]

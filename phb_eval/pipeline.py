@@ -60,7 +60,7 @@ def _try(results: Results, what: str, fn, *args, **kwargs):
 
 
 def prepare(cohort, plan: Plan, *, engine: str = "duckdb", spark_master=None, results: Results | None = None,
-            clock: _Clock | None = None):
+            clock: _Clock | None = None, base_dir=None):
     """Validate, aggregate events, score, derive and cost: the analysis frame every estimator reads."""
     from . import costs, derive, instruments, validate
 
@@ -76,15 +76,274 @@ def prepare(cohort, plan: Plan, *, engine: str = "duckdb", spark_master=None, re
             counts = events.aggregate_events(cohort.events, frame, engine=engine, spark_master=spark_master)
             frame = events.merge_counts(frame, counts, warn=results.warnings)
     with clock.stage("score"):
-        scored = instruments.score_all(frame, plan)
+        scored = instruments.score_all(frame, plan, base_dir=base_dir)
     results.warnings.extend(scored.warnings)
-    results.skipped.extend(scored.notes)
-    results.tables["score_summary"] = scored.summary
+    results.meta.setdefault("notes", []).extend(scored.notes)
+    # min and max are single people's values: kept for `phb-eval score`, never published
+    results.tables["score_summary"] = scored.summary.drop(columns=["min", "max"], errors="ignore")
+    results.table_specs["score_summary"] = {
+        "count_columns": [c for c in scored.summary.columns if c.startswith("n")], "mean_columns": {"mean": "n_scored"}}
     with clock.stage("derive"):
         frame = derive.analysis_frame(scored.frame, plan)
     with clock.stage("costs"):
         unit_costs = costs.load_unit_costs(plan.costs.unit_costs, plan.costs.price_year, plan.costs.inflation_index)
         frame, notes = costs.person_costs(frame, unit_costs)
-        results.skipped.extend(notes)
+        results.meta.setdefault("notes", []).extend(notes)
         results.tables["unit_costs"] = unit_costs
     return frame, results
+
+
+# ---------------------------------------------------------------------------------------------------------
+# compare: every analysis of the plan on one cohort
+# ---------------------------------------------------------------------------------------------------------
+def _present(frame: pd.DataFrame, outcome: str, wave: str) -> bool:
+    col = f"{outcome}_{wave}" if outcome not in NO_BASELINE else outcome
+    if outcome == "mortality":
+        col = "mortality" if "mortality" in frame else "died"
+    return col in frame and frame[col].notna().any()
+
+
+def _covariates(frame: pd.DataFrame, plan: Plan, results: Results) -> list[str]:
+    covs = [c for c in plan.covariates if c in frame and frame[c].notna().any()]
+    absent = [c for c in plan.covariates if c not in covs]
+    if absent:
+        results.warnings.append(f"covariate(s) {absent} named in the plan are not in the data; every model "
+                                f"adjusts for {covs or 'no covariates'} only")
+    return covs
+
+
+def _balance(frame, plan, covs, results, base):
+    """Table 1, SMDs, the propensity model, its weights and overlap diagnostics."""
+    from . import balance
+    scores = [f"{o}_{base}" for o in plan.primary_outcomes
+              if f"{o}_{base}" in frame and pd.api.types.is_numeric_dtype(frame[f"{o}_{base}"])
+              and frame[f"{o}_{base}"].notna().any()]
+    ps_frame, score_terms = balance.with_missing_indicators(frame, scores)
+    ps_vars = covs + score_terms
+    weights = None
+    ps = _try(results, "propensity score", balance.propensity_scores, ps_frame, ps_vars)
+    if ps is not None:
+        weights = balance.propensity_weights(ps, frame["phb"], plan.propensity.estimand, plan.propensity.trim)
+        results.tables["propensity_model"] = balance.propensity_model(ps_frame, ps_vars)
+        results.table_specs["propensity_model"] = {"count_columns": ["n"]}
+        results.tables["overlap"] = balance.overlap_diagnostics(ps, frame["phb"], weights)
+        filled = [t[:-len("_missing")] for t in score_terms if t.endswith("_missing")]
+        if filled:
+            results.meta.setdefault("notes", []).append(
+                f"propensity score: missing baseline values of {', '.join(filled)} were mean-filled with a "
+                "missing-value indicator in the propensity model only")
+        n_missing = int(ps.isna().sum())
+        if n_missing:
+            results.warnings.append(f"propensity score: {n_missing} people with a missing covariate have no "
+                                    "weight and are left out of the weighted (IPW) analyses")
+    variables = [v for v in dict.fromkeys(covs + [f"{o}_{base}" for o in plan.outcomes if f"{o}_{base}" in frame])
+                 if frame[v].notna().any()]
+    table = _try(results, "baseline balance", balance.baseline_table, frame, variables, weights,
+                 threshold=plan.propensity.smd_flag)
+    if table is not None:
+        results.tables["balance"] = table
+        results.add(balance.balance_rows(table, estimand=plan.propensity.estimand if weights is not None else None))
+    return weights
+
+
+def _impute(frame, plan, covs, outcomes, rng, results, base, fu):
+    """m completed copies of the living cohort (carer outcomes only where there is a carer)."""
+    from .missing import impute_chained
+    live = frame[frame.get("mortality", pd.Series(0, index=frame.index)).fillna(0) != 1]
+    predictors = [c for c in ["phb", plan.cluster, *covs] if c in live]
+    complete = live[predictors].notna().all(axis=1)
+    if (~complete).any():
+        results.warnings.append(f"multiple imputation: {int((~complete).sum())} living people with a missing "
+                                f"covariate ({', '.join(covs)}) are left out of the imputed analyses")
+    live = live[complete]
+    sets = {}
+    carers = live[live["has_carer"].fillna(0) == 1] if "has_carer" in live else live.iloc[:0]
+    for outcome in outcomes:
+        rows = carers if outcome.startswith("carer_") else live
+        columns = [f"{outcome}_{w}" for w in (base, fu) if f"{outcome}_{w}" in rows]
+        if len(rows) < 20 or not columns:
+            continue
+        # one imputation model per outcome (its own baseline and follow-up): near-duplicate scores of the
+        # same instrument (ascot_raw, scrqol) in one chained model stall the chains at their start values
+        sets[outcome] = _try(results, f"multiple imputation ({outcome})", impute_chained, rows, columns,
+                             plan.imputation.m, rng, iterations=plan.imputation.iterations,
+                             method=plan.imputation.method, donors=plan.imputation.donors, predictors=predictors)
+    sets = {k: v for k, v in sets.items() if v is not None}
+    return sets
+
+
+def _outcomes(frame, plan, covs, weights, imputed, results, base, fu):
+    from . import outcomes as est
+    conf = plan.confidence_level
+    common = dict(cluster=plan.cluster, conf_level=conf, followup_wave=fu, baseline_wave=base)
+    for outcome in plan.outcomes:
+        if not _present(frame, outcome, fu):
+            why = ("no ASCOT weights file in the plan and no precomputed scrqol column"
+                   if outcome == "scrqol" else f"no {outcome} values at follow-up in the data")
+            results.skipped.append(f"outcome {outcome}: not analysed, {why}")
+            continue
+        if outcome not in NO_BASELINE:
+            results.add(_try(results, f"outcome {outcome} (unadjusted)", est.unadjusted, frame, outcome,
+                             conf_level=conf, waves=(base, fu)))
+        if outcome in BINARY_OUTCOMES:
+            results.add(_try(results, f"outcome {outcome}", est.binary_effects, frame, outcome, covs, **common))
+            if "ancova_ipw_cr1_site" in plan.estimators and weights is not None:
+                results.add(_try(results, f"outcome {outcome} (weighted)", est.binary_effects, frame, outcome,
+                                 covs, weights=weights, **common))
+            continue
+        for name in plan.estimators:
+            what = f"outcome {outcome} ({name})"
+            if name == "ancova_cr1_site":
+                results.add(_try(results, what, est.ancova, frame, outcome, covs, **common))
+            elif name == "did_cr1_site":
+                results.add(_try(results, what, est.did, frame, outcome, covs, **common))
+            elif name == "ancova_ipw_cr1_site" and weights is not None:
+                results.add(_try(results, what, est.ancova, frame, outcome, covs, weights=weights, **common))
+            elif name == "ancova_cr1_site_mi" and outcome in imputed:
+                results.add(_try(results, what, est.ancova_mi, imputed[outcome], outcome, covs, **common))
+
+
+def _service_use_and_costs(frame, plan, covs, results):
+    from . import costs, service_use
+    conf = plan.confidence_level
+    services = service_use.services_present(frame, plan.service_use.services)
+    if not services:
+        results.skipped.append("service use: no service has both pre- and post-consent counts in the data")
+    fits = []
+    for service in services:
+        for model in plan.service_use.models:
+            results.add(_try(results, f"service use {service} ({model})", service_use.count_model, frame, service,
+                             covs, model=model, cluster=plan.cluster, conf_level=conf))
+        if len(plan.service_use.models) > 1:
+            fit = _try(results, f"service use {service} (fit comparison)", service_use.fit_comparison, frame,
+                       service, covs, models=plan.service_use.models, cluster=plan.cluster)
+            if fit is not None:
+                fits.append(fit)
+    if fits:
+        results.tables["service_use_fit"] = pd.concat(fits, ignore_index=True)
+    if "cost_total" in frame and frame["cost_total"].notna().any():
+        results.add(_try(results, "costs", costs.cost_effects, frame, covs, models=plan.costs.models,
+                         cluster=plan.cluster, conf_level=conf))
+        breakdown = _try(results, "cost breakdown", costs.cost_breakdown, frame)
+        if breakdown is not None:
+            results.tables["cost_breakdown"] = breakdown
+    else:
+        results.skipped.append("costs: no person has both service counts and a direct cost, so costs and "
+                               "cost-effectiveness are not estimated")
+
+
+def _cost_effectiveness(frame, plan, covs, rng, results, base, fu, quiet):
+    from .cea import cea
+    if "cost_total" not in frame or not frame["cost_total"].notna().any():
+        return
+    res = _try(results, "cost-effectiveness", cea, frame, covs, rng=rng, effect=plan.cea.effect,
+               strata=plan.cea.strata, lambdas=plan.cea.lambdas, B=plan.cea.bootstrap,
+               cluster_bootstrap=plan.cea.cluster_bootstrap, cluster=plan.cluster,
+               conf_level=plan.confidence_level, ceac_max=plan.cea.ceac_max, ceac_step=plan.cea.ceac_step,
+               min_per_arm=plan.subgroups.min_cell, baseline_wave=base, followup_wave=fu, quiet=quiet)
+    if res is None:
+        return
+    results.add(res.estimates)
+    results.tables["cea"] = res.table
+    results.tables["ceac"] = res.ceac
+    results.tables["cea_draws"] = res.draws
+    results.table_specs["cea"] = {"count_columns": [c for c in res.table.columns if c in ("n_phb", "n_control")]}
+    results.table_specs["ceac"] = {"disclose": False}
+    results.table_specs["cea_draws"] = {"disclose": False, "xlsx": False}
+    results.meta["cea_effect"] = res.effect
+    results.meta["cea_method"] = res.method
+    results.skipped.extend(res.notes)
+
+
+def _subgroup_rows(frame, plan, covs, results, base, fu):
+    from .subgroups import adjust_pvalues, subgroup_effects
+    outcomes = plan.subgroups.outcomes or plan.primary_outcomes
+    parts = []
+    for outcome in outcomes:
+        if not _present(frame, outcome, fu):
+            results.skipped.append(f"subgroups for {outcome}: no {outcome} values at follow-up")
+            continue
+        for variable in plan.subgroups.variables:
+            if variable not in frame or not frame[variable].notna().any():
+                results.skipped.append(f"subgroup {variable}: not in the data")
+                continue
+            rows = _try(results, f"subgroup {variable} for {outcome}", subgroup_effects, frame, outcome,
+                        variable, [c for c in covs if c != variable], baseline_wave=base, followup_wave=fu,
+                        cluster=plan.cluster, conf_level=plan.confidence_level, min_cell=plan.subgroups.min_cell)
+            if rows is not None and not rows.empty:
+                parts.append(rows)
+    if parts:
+        rows = adjust_pvalues(pd.concat(parts, ignore_index=True), method=plan.subgroups.adjust,
+                              family=plan.subgroups.family, prespecified=plan.subgroups.prespecified)
+        results.add(rows)
+
+
+def _meta(results, cohort, plan, clock, command, frame):
+    results.meta.update({
+        "inputs": dict(cohort.hashes), "files": dict(cohort.files), "plan": plan_to_dict(plan),
+        "seed": plan.seed, "timings": clock.timings, "command": command, "versions": package_versions(),
+        "participant_ids": frame["participant_id"].astype(str).tolist() if "participant_id" in frame else [],
+        "n_clusters": int(frame[plan.cluster].nunique()) if plan.cluster in frame else None,
+        "n_participants": {"phb": int((frame["phb"] == 1).sum()), "control": int((frame["phb"] == 0).sum())},
+    })
+
+
+def compare(cohort, plan: Plan, *, engine: str = "duckdb", spark_master=None, command=None, quiet: bool = False,
+            base_dir=None, subgroups: bool = False) -> Results:
+    """Flow, balance, effects, service use, costs and cost-effectiveness for one cohort, as the plan says.
+
+    One ``numpy.random.Generator`` seeded from ``plan.seed`` feeds imputation, then the bootstrap, so the
+    same data, plan and seed give identical numbers.
+    """
+    from .flow import participant_flow
+    clock = _Clock()
+    results = Results()
+    frame, results = prepare(cohort, plan, engine=engine, spark_master=spark_master, results=results,
+                             clock=clock, base_dir=base_dir)
+    base, fu = plan.data.baseline_wave, plan.data.followup_wave
+    rng = np.random.default_rng(plan.seed)
+    covs = _covariates(frame, plan, results)
+    with clock.stage("flow"):
+        outcomes_here = [o for o in plan.outcomes if o not in NO_BASELINE]
+        results.tables["flow"] = participant_flow(frame, outcomes_here, covs, base, fu)
+        results.table_specs["flow"] = {"count_columns": ["phb", "control"]}
+    with clock.stage("balance"):
+        weights = _balance(frame, plan, covs, results, base)
+    with clock.stage("imputation"):
+        imputed = {}
+        if "ancova_cr1_site_mi" in plan.estimators:
+            mi_outcomes = [o for o in plan.outcomes if o not in BINARY_OUTCOMES and _present(frame, o, fu)]
+            imputed = _impute(frame, plan, covs, mi_outcomes, rng, results, base, fu)
+    with clock.stage("outcomes"):
+        _outcomes(frame, plan, covs, weights, imputed, results, base, fu)
+    with clock.stage("service_use_costs"):
+        _service_use_and_costs(frame, plan, covs, results)
+    with clock.stage("cea"):
+        _cost_effectiveness(frame, plan, covs, rng, results, base, fu, quiet)
+    if subgroups:
+        with clock.stage("subgroups"):
+            _subgroup_rows(frame, plan, covs, results, base, fu)
+    _meta(results, cohort, plan, clock, command, frame)
+    return results
+
+
+def subgroups(cohort, plan: Plan, *, engine: str = "duckdb", spark_master=None, command=None,
+              base_dir=None) -> Results:
+    """Overall ANCOVA effects and subgroup effects with joint interaction tests, as the plan says."""
+    from . import outcomes as est
+    clock = _Clock()
+    results = Results()
+    frame, results = prepare(cohort, plan, engine=engine, spark_master=spark_master, results=results,
+                             clock=clock, base_dir=base_dir)
+    base, fu = plan.data.baseline_wave, plan.data.followup_wave
+    covs = _covariates(frame, plan, results)
+    with clock.stage("outcomes"):
+        for outcome in plan.subgroups.outcomes or plan.primary_outcomes:
+            if _present(frame, outcome, fu):
+                results.add(_try(results, f"outcome {outcome}", est.ancova, frame, outcome, covs,
+                                 cluster=plan.cluster, conf_level=plan.confidence_level, followup_wave=fu,
+                                 baseline_wave=base))
+    with clock.stage("subgroups"):
+        _subgroup_rows(frame, plan, covs, results, base, fu)
+    _meta(results, cohort, plan, clock, command, frame)
+    return results
