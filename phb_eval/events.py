@@ -238,8 +238,10 @@ def aggregate_events(events, participants: pd.DataFrame, engine: str = "duckdb",
 def merge_counts(frame: pd.DataFrame, counts: pd.DataFrame, warn: list | None = None) -> pd.DataFrame:
     """The participant frame with event-derived columns joined on ``participant_id`` (a copy).
 
-    Event counts replace same-named columns already in the frame; if those disagree, a sentence is added
-    to ``warn`` (a list), as are the aggregation notes in ``counts.attrs["notes"]``."""
+    Event counts replace same-named columns already in the frame. Cells where both have a value and they
+    disagree are reported to ``warn`` (a list) as a conflict; cells empty in the frame and filled by the
+    events (people lost to questionnaire follow-up are still seen by record linkage) are reported as
+    gaps filled. The aggregation notes in ``counts.attrs["notes"]`` are added too."""
     out = frame.copy()
     new = [c for c in counts.columns if c != "participant_id"]
     indexed = counts.set_index("participant_id")
@@ -248,10 +250,14 @@ def merge_counts(frame: pd.DataFrame, counts: pd.DataFrame, warn: list | None = 
         values = pid.map(indexed[col]).astype(float)
         if col in out.columns and warn is not None:
             old = pd.to_numeric(out[col], errors="coerce")
-            differ = ~((old == values) | (old.isna() & values.isna()))
-            if differ.any():
+            filled = old.isna() & values.notna()
+            conflict = old.notna() & ~(old == values)
+            if conflict.any():
                 warn.append(f"events: {col} from the event table replaces the participant table's column, which "
-                            f"differs for {int(differ.sum())} people")
+                            f"differs for {int(conflict.sum())} people; check the record linkage or drop the column")
+            if filled.any():  # record linkage observes people lost to questionnaire follow-up: a gap filled
+                warn.append(f"events: {col} was empty in the participant table for {int(filled.sum())} people "
+                            "and is taken from the event table (record linkage still observes them)")
         out[col] = values.to_numpy()
     if warn is not None:
         warn.extend(counts.attrs.get("notes", []))

@@ -127,6 +127,7 @@ def _balance(frame, plan, covs, results, base):
         results.tables["propensity_model"] = balance.propensity_model(ps_frame, ps_vars)
         results.table_specs["propensity_model"] = {"count_columns": ["n"]}
         results.tables["overlap"] = balance.overlap_diagnostics(ps, frame["phb"], weights)
+        results.table_specs["overlap"] = {"count_columns": ["n"]}
         filled = [t[:-len("_missing")] for t in score_terms if t.endswith("_missing")]
         if filled:
             results.meta.setdefault("notes", []).append(
@@ -142,6 +143,11 @@ def _balance(frame, plan, covs, results, base):
                  threshold=plan.propensity.smd_flag)
     if table is not None:
         results.tables["balance"] = table
+        arms = ("phb", "control")
+        results.table_specs["balance"] = {
+            "count_columns": [c for a in arms for c in (f"n_{a}", f"n_missing_{a}", f"count_{a}") if c in table],
+            "mean_columns": {f"{k}_{a}": f"n_{a}" for a in arms for k in ("mean", "sd") if f"{k}_{a}" in table},
+            "percent_columns": {f"pct_{a}": (f"count_{a}", f"n_{a}", 100) for a in arms if f"pct_{a}" in table}}
         results.add(balance.balance_rows(table, estimand=plan.propensity.estimand if weights is not None else None))
     return weights
 
@@ -227,6 +233,8 @@ def _service_use_and_costs(frame, plan, covs, results):
         breakdown = _try(results, "cost breakdown", costs.cost_breakdown, frame)
         if breakdown is not None:
             results.tables["cost_breakdown"] = breakdown
+            results.table_specs["cost_breakdown"] = {
+                "count_columns": ["n_phb", "n_control"], "mean_columns": {"mean_phb": "n_phb", "mean_control": "n_control"}}
     else:
         results.skipped.append("costs: no person has both service counts and a direct cost, so costs and "
                                "cost-effectiveness are not estimated")

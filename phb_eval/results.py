@@ -71,6 +71,9 @@ class Results:
     table_specs: dict = field(default_factory=dict)  # table name -> disclosure spec (see report/writer.py)
 
     def add(self, rows) -> None:
+        """Append estimate rows (a DataFrame or dicts); ``None`` — an analysis that was skipped — adds nothing."""
+        if rows is None:
+            return
         frame = rows if isinstance(rows, pd.DataFrame) else rows_frame(rows)
         if frame.empty:
             return

@@ -199,17 +199,22 @@ def _quiet(fn, *args, **kwargs):
         return fn(*args, **kwargs)
 
 
+def _ok(fit) -> bool:
+    """Converged with finite parameters and likelihood (statsmodels can report convergence on NaN)."""
+    return (bool(fit.mle_retvals.get("converged", False)) and bool(np.all(np.isfinite(fit.params)))
+            and bool(np.isfinite(fit.llf)))
+
+
 def _fit_negbin(p: _Prepared) -> _Fit:
     X, y = p.X, p.y
-    disc = _quiet(sm.NegativeBinomial(y, X, loglike_method="nb2", offset=p.offset).fit,
-                  method="newton", maxiter=200, tol=1e-12, disp=0)
-    converged = bool(disc.mle_retvals.get("converged", False))
-    if not converged:  # fall back to BFGS then polish with Newton
-        start = _quiet(sm.NegativeBinomial(y, X, loglike_method="nb2", offset=p.offset).fit,
-                       method="bfgs", maxiter=_MAXITER, disp=0).params
-        disc = _quiet(sm.NegativeBinomial(y, X, loglike_method="nb2", offset=p.offset).fit,
-                      start_params=start, method="newton", maxiter=200, tol=1e-12, disp=0)
-        converged = bool(disc.mle_retvals.get("converged", False))
+    model = sm.NegativeBinomial(y, X, loglike_method="nb2", offset=p.offset)
+    disc = _quiet(model.fit, method="newton", maxiter=200, tol=1e-12, disp=0)
+    converged = _ok(disc)
+    if not converged:  # Newton from the default start can overshoot to NaN: BFGS first, then polish with Newton
+        rough = _quiet(model.fit, method="bfgs", maxiter=_MAXITER, disp=0)
+        polished = _quiet(model.fit, start_params=rough.params, method="newton", maxiter=200, tol=1e-12, disp=0)
+        disc = polished if _ok(polished) else rough
+        converged = _ok(disc)
     alpha = float(disc.params["alpha"])
     # Bread from the expected information (IRLS weights), as R's sandwich does for a glm object.
     glm = _quiet(sm.GLM(y, X, family=sm.families.NegativeBinomial(alpha=alpha), offset=p.offset).fit,
@@ -307,11 +312,14 @@ def _fit(p: _Prepared, model: str) -> _Fit:
         fit = _quiet(_FITTERS[model], p)   # optimiser warnings become the checks below
     except np.linalg.LinAlgError as exc:
         raise EstimationError(f"{p.service}: the {model} model could not be estimated ({exc}); "
-                              "the data may not identify it. Fix: use negbin") from None
+                              "the data may not identify it. Fix: use "
+                              f"{'poisson' if model == 'negbin' else 'negbin'} for this service") from None
     ok = np.isfinite(fit.params.to_numpy()).all()
     if not ok or not fit.converged or not np.isfinite(fit.cov.loc[fit.ratio_term, fit.ratio_term]):
+        fix = ("use poisson (robust errors) for this service, or fewer covariates" if model == "negbin"
+               else "use negbin (the default) for this service")
         raise EstimationError(f"{p.service}: the {model} model did not converge; its parameters are not "
-                              "identified by these data. Fix: use negbin (the default) for this service")
+                              f"identified by these data. Fix: {fix}")
     return fit
 
 

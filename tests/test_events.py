@@ -148,3 +148,17 @@ def test_spark_and_duckdb_identical(tmp_path, linked):
     pd.testing.assert_frame_equal(events.aggregate_events(csv, people),
                                   events.aggregate_events(csv, people, engine="spark"))
     pd.testing.assert_frame_equal(duck, events.aggregate_events(ev, people, engine="spark"))
+
+
+def test_merge_counts_fills_gaps_without_calling_them_conflicts(linked):
+    """People lost to questionnaire follow-up have empty counts but are still seen by record linkage."""
+    df, ev, people = linked
+    counts = events.aggregate_events(ev, people)
+    gaps = people.assign(gp_consultations_post=people.gp_consultations_post.where(people.index % 4 != 0))
+    warn = []
+    merged = events.merge_counts(gaps, counts, warn=warn)
+    n_gaps = int((gaps.gp_consultations_post.isna() & df.gp_consultations_post.notna()).sum())
+    assert n_gaps > 0, warn
+    assert any(f"empty in the participant table for {n_gaps} people" in w for w in warn), warn
+    assert not any("gp_consultations_post" in w and "differs" in w for w in warn)
+    np.testing.assert_array_equal(merged.gp_consultations_post.to_numpy(), df.gp_consultations_post.to_numpy(dtype=float))
