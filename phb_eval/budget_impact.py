@@ -109,8 +109,8 @@ DEMO_SETTINGS = {
     "areas": 211,                               # clinical commissioning groups in England, April 2013
     "transition_cap_per_area": 75, "transition_years": 2,   # the pilot's double-running cap per area
     "decommission_share_per_year": 0.25,
-    "conventional_cost_per_holder": 24800.0,    # steady state: budget + Δindirect − conventional ≈ −£3,100 a year,
-    "discount_rate": 0.035,                     # the CHC saving per person quoted at roll-out; HM Treasury rate
+    "conventional_cost_per_holder": 24800.0,    # steady state budget + Δindirect − conventional ≈ −£3,100 a yr,
+    "discount_rate": 0.035,                     # the CHC saving a person quoted at roll-out; HM Treasury rate
 }
 DEMO_INDIRECT_SD = {"<1000": 120.0, ">=1000": 650.0}   # spread of the demo's illustrative bootstrap draws (£)
 DEMO_DRAWS = 2000
@@ -236,13 +236,14 @@ def new_holders(holders) -> np.ndarray:
 
 
 def double_running_weights(duration: float, years: int) -> np.ndarray:
-    """Share of a year of double running paid k = 0 … years−1 years after entry: ``min(1, max(0, duration − k))``."""
+    """Share of a year of double running paid k = 0 … years−1 years after entry: ``min(1, max(0, duration − k))``.
+    """
     k = np.arange(years, dtype=float)
     return np.clip(float(duration) - k, 0.0, 1.0)
 
 
 def double_running_cost(new, per_holder_per_year: float, duration: float) -> np.ndarray:
-    """Double-running cost per year: each year's new holders × £ per year × the weights for their years since entry."""
+    """Double-running cost per year: each year's new holders × £ a year × the weight for their years since entry."""
     n = np.asarray(new, dtype=float)
     w = double_running_weights(duration, n.size)
     return float(per_holder_per_year) * np.convolve(n, w)[: n.size]
@@ -580,7 +581,8 @@ def resolve_inputs(settings: BudgetImpactSettings, inputs: dict | None = None):
             draws = d[keep] if keep else None
             gone = [b for b in from_res if b not in d.columns]
             if gone:
-                problems.append(f"{inputs['sources']['draws']}: no bootstrap draws for band(s) {gone}")
+                notes.append(f"{inputs['sources']['draws']} has no bootstrap draws for band(s) {gone}; they are held "
+                             "fixed in the uncertainty interval")
         elif from_res:
             notes.append("no bootstrap draws were found with the compare results, so the projection has no interval")
         overridden = [b for b in used if src["indirect_change_per_holder"].get(b) == "plan"

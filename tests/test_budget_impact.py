@@ -512,3 +512,19 @@ def test_resolve_inputs_without_results_uses_plan_values():
     s, draws, src, notes = resolve_inputs(S())
     assert draws is None and src["budget_per_holder"] == {"<1000": "plan", ">=1000": "plan"}
     assert isinstance(PlanError("x"), PhbEvalError)
+
+
+def test_band_without_draws_in_the_results_is_held_fixed_with_a_warning(tmp_path):
+    d = _draws_table()
+    d = d[d["stratum"] != "budget_band=>=1000"]
+    f = _write_folder(tmp_path / "half", [_cea_row("budget_band=<1000", -75.0), _cea_row("budget_band=>=1000", -1e3)],
+                      d)
+    with pytest.raises(DataError, match=r"no d_cost_indirect draws for stratum budget_band=>=1000"):
+        inputs_from_results(f)
+    res = run_budget_impact(plan_with(budget_per_holder={"<1000": 600.0, ">=1000": 9000.0},
+                                      indirect_change_per_holder={}), results_dir=f)
+    assert any("'>=1000'" in w and "held fixed" in w for w in res.warnings)
+    t = res.tables["budget_impact"]
+    got = inputs_from_results(f, require=False)["draws"]["<1000"].to_numpy()
+    per_draw = t["holders"].to_numpy()[None, :] * (0.4 * 600 + 0.6 * 9000 + 0.4 * got[:, None] + 0.6 * -1e3)
+    np.testing.assert_allclose(t["net_impact_low"], np.quantile(per_draw, 0.025, axis=0), rtol=1e-12)
