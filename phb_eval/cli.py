@@ -84,6 +84,7 @@ def cli():
       phb-eval score pilot/cohort.csv --out scored.csv
       phb-eval compare pilot/cohort.csv --out results/
       phb-eval subgroups pilot/cohort.csv --out subgroups/
+      phb-eval budget-impact --from-results results/ --out rollout/
       phb-eval demo                             # all of it on a simulated cohort
     """
 
@@ -330,6 +331,68 @@ def subgroups(data, treatment_path, control_path, events_path, plan_path, out_di
     _write(results, out_dir, plan, fmts, force, no_disclosure, quiet)
 
 
+@cli.command("budget-impact", context_settings=CONTEXT)
+@plan_option
+@click.option("--from-results", "results_dir", type=click.Path(file_okay=False), default=None,
+              help="Output folder of a compare run: budgets, indirect-cost changes and bootstrap draws by band.")
+@click.option("--demo", is_flag=True, help="Run on a simulated pilot (compare first, then the projection).")
+@report_options
+@seed_option
+@force_option
+@quiet_option
+def budget_impact(plan_path, results_dir, demo, out_dir, formats, no_disclosure, seed, force, quiet):
+    """Project a PHB rollout's budget impact year by year, with uncertainty.
+
+    \b
+    Holders, direct spend, indirect savings, double running, decommissioning, net
+    impact with an interval from the bootstrap draws, cumulative discounted position,
+    the year it becomes cost-neutral, a fan chart and a tornado chart. Settings come
+    from the plan's budget_impact section; values it leaves out come from --from-results.
+    Examples:
+      phb-eval budget-impact --demo --out bi/
+      phb-eval budget-impact --from-results results/ --plan rollout.yaml --out bi/
+    """
+    from . import pipeline
+    from .budget_impact import run_budget_impact
+    from .progress import configure
+    configure(quiet=quiet)
+    fmts = _formats(formats)
+    plan = _load_plan(plan_path, seed)
+    _check_out(out_dir, force)
+    if demo and results_dir:
+        raise PhbEvalError("--demo runs on a simulated pilot and cannot be combined with --from-results. "
+                           "Fix: drop one of them")
+    if demo:
+        results = _demo_compare(plan, None, quiet, seed=2012, subgroups=False)
+        bi = pipeline.demo_budget_impact(plan, results)
+    elif results_dir:
+        bi = run_budget_impact(plan, results_dir=results_dir)
+    else:
+        bi = run_budget_impact(plan)
+    bi.meta.setdefault("command", sys.argv)
+    _write(bi, out_dir, plan, fmts, force, no_disclosure, quiet)
+
+
+def _demo_compare(plan, plan_path, quiet, *, seed, subgroups):
+    """Simulate a pilot-sized cohort (with events), write it to a temporary folder, read it back, compare."""
+    import tempfile
+    from . import pipeline
+    from .io import load_cohort
+    from .simulate import simulate_pilot, write_simulation
+    _echo_err(f"simulating a pilot-sized cohort (seed {seed}) ...", quiet)
+    sim = simulate_pilot(seed=seed, events=True)
+    with tempfile.TemporaryDirectory(prefix="phb-eval-demo-") as tmp:
+        paths = write_simulation(sim, tmp)
+        cohort = load_cohort(data=paths["cohort"], events=paths["events"], plan=plan)
+        _echo_err(f"validating and comparing {len(cohort.frame)} participants ...", quiet)
+        results = pipeline.compare(cohort, plan, command=sys.argv, quiet=quiet, base_dir=_plan_dir(plan_path),
+                                   subgroups=subgroups)
+    results.meta["demo"] = {"simulate": {"seed": seed, "n_phb": 1171, "n_control": 1064, "sites": 20,
+                                         "events": True},
+                            "note": "inputs were simulated; rerun with 'phb-eval demo --seed' to reproduce"}
+    return results
+
+
 @cli.command(context_settings=CONTEXT)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="reports/demo", show_default=True,
               help="Output folder (refused if it exists, unless --force).")
@@ -342,30 +405,19 @@ def demo(out_dir, seed, plan_path, force, quiet):
 
     \b
     Simulates 1,171 PHB holders and 1,064 controls in 20 sites (with record-linked
-    events), then runs compare with subgroups on it.
+    events), runs compare with subgroups on it, then a budget-impact projection
+    (illustrative rollout settings; budgets and savings from the simulated results).
     Examples:
       phb-eval demo
       phb-eval demo --out /tmp/demo --force --quiet
     """
-    import tempfile
     from . import pipeline
-    from .io import load_cohort
     from .progress import configure
-    from .simulate import simulate_pilot, write_simulation
     configure(quiet=quiet)
     plan = _load_plan(plan_path)
     _check_out(out_dir, force)
-    _echo_err(f"simulating a pilot-sized cohort (seed {seed}) ...", quiet)
-    sim = simulate_pilot(seed=seed, events=True)
-    with tempfile.TemporaryDirectory(prefix="phb-eval-demo-") as tmp:
-        paths = write_simulation(sim, tmp)
-        cohort = load_cohort(data=paths["cohort"], events=paths["events"], plan=plan)
-        _echo_err(f"validating and comparing {len(cohort.frame)} participants ...", quiet)
-        results = pipeline.compare(cohort, plan, command=sys.argv, quiet=quiet, base_dir=_plan_dir(plan_path),
-                                   subgroups=True)
-    results.meta["demo"] = {"simulate": {"seed": seed, "n_phb": 1171, "n_control": 1064, "sites": 20,
-                                         "events": True},
-                            "note": "inputs were simulated; rerun with 'phb-eval demo --seed' to reproduce"}
+    results = _demo_compare(plan, plan_path, quiet, seed=seed, subgroups=True)
+    results = pipeline.merge(results, pipeline.demo_budget_impact(plan, results))
     _write(results, out_dir, plan, ("html", "md"), force, False, quiet)
 
 

@@ -227,6 +227,8 @@ def _service_use_and_costs(frame, plan, covs, results):
                 fits.append(fit)
     if fits:
         results.tables["service_use_fit"] = pd.concat(fits, ignore_index=True)
+    from .budget_impact import budget_per_holder_rows
+    results.add(budget_per_holder_rows(frame, conf_level=conf, min_n=plan.disclosure.min_count))
     if "cost_total" in frame and frame["cost_total"].notna().any():
         results.add(_try(results, "costs", costs.cost_effects, frame, covs, models=plan.costs.models,
                          cluster=plan.cluster, conf_level=conf))
@@ -355,3 +357,34 @@ def subgroups(cohort, plan: Plan, *, engine: str = "duckdb", spark_master=None, 
         _subgroup_rows(frame, plan, covs, results, base, fu)
     _meta(results, cohort, plan, clock, command, frame)
     return results
+
+
+def merge(into: Results, other: Results) -> Results:
+    """Add another run's rows, tables, figures, specs, warnings and meta sections to ``into`` (in place)."""
+    into.add(other.estimates)
+    for name in ("tables", "figures", "table_specs"):
+        getattr(into, name).update(getattr(other, name))
+    into.warnings.extend(other.warnings)
+    into.skipped.extend(other.skipped)
+    for key, value in other.meta.items():
+        into.meta.setdefault(key, value)
+    return into
+
+
+def demo_budget_impact(plan: Plan, results: Results) -> Results:
+    """Budget impact of the demo: illustrative rollout settings, budgets and savings from the simulated run."""
+    from .budget_impact import demo_inputs, run_budget_impact
+    est = results.estimates
+    rows = est[est["outcome"].eq("budget_per_holder") & est["stratum"].astype(str).str.startswith("budget_band=")]
+    rows = rows[pd.to_numeric(rows["estimate"], errors="coerce").notna()]
+    update = {"budget_per_holder": {}, "indirect_change_per_holder": {}}
+    if not rows.empty:
+        # the simulated pilot's own band mix, and conventional packages costing what the budgets replace, so
+        # decommissioning releases the money budgets spend (the demo's CHC package cost would not match)
+        bands = rows["stratum"].str.split("=", n=1).str[1]
+        n = pd.to_numeric(rows["n_phb"], errors="coerce").to_numpy(float)
+        update["band_shares"] = dict(zip(bands, n / n.sum()))
+        package = float(np.dot(n / n.sum(), rows["estimate"].to_numpy(float)))
+        update["conventional_cost_per_holder"] = update["double_running_per_new_holder"] = package
+    settings = demo_inputs().model_copy(update=update)
+    return run_budget_impact(plan.model_copy(update={"budget_impact": settings}), results_dir=results)

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.pandas import column, data_frames, range_indexes
 
-from conftest import build_cohort, build_events, write_table
+from cohort_factory import build_cohort, build_events, write_table
 from phb_eval.errors import DataError, PhbEvalError
 from phb_eval.io import load_cohort, parse_dates, read_table, sha256_file
 from phb_eval.plan import Plan, plan_from_dict

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import build_cohort, build_events, write_table
+from cohort_factory import build_cohort, build_events, write_table
 from phb_eval.contract import CONDITIONS, DEPLOYMENTS, SERVICE_EVENT_TYPES
 from phb_eval.errors import DataError
 from phb_eval.io import Cohort, load_cohort

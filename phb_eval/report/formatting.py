@@ -75,7 +75,7 @@ METHODS = {
 }
 
 MONEY_WORDS = ("gbp", "cost", "nmb", "budget", "spend", "saving", "impact", "\u00a3", "double_running",
-               "decommission", "lambda", "icer")
+               "decommission", "lambda", "icer", "indirect_change", "discounted_net", "cumulative_discounted")
 
 
 def outcome_label(outcome) -> str:

@@ -63,17 +63,19 @@ TABLE_ROLES = {
     "balance": ("balance", "baseline", "table1"),
     "service_use": ("cost_breakdown", "service_use_fit"),
     "cea": ("cea", "ceac"),
-    "budget_impact": ("budget_impact",),
+    "budget_impact": ("budget_impact", "budget_impact_tornado"),
 }
 TABLE_TITLES = {"flow": "participants per arm at each stage", "participant_flow": "participants per arm at each stage",
                 "balance": "baseline characteristics by arm", "baseline": "baseline characteristics by arm",
                 "table1": "baseline characteristics by arm", "cost_breakdown": "costs by arm",
                 "service_use_fit": "service-use model fit", "cea": "cost-effectiveness by stratum",
-                "ceac": "acceptability curve values", "budget_impact": "budget impact by year"}
+                "ceac": "acceptability curve values", "budget_impact": "budget impact by year",
+                "budget_impact_tornado": "one-way sensitivity (tornado)"}
 HIDDEN_TABLES = ("cea_draws", "ce_plane", "ce_draws")  # plotted, published as CSV, too long for a page
 FIGURE_ROLES = {
     "love_plot": "balance", "forest_effects": "effects", "service_use_forest": "service_use",
     "ce_plane": "cea", "ceac": "cea", "subgroup_forest": "subgroups",
+    "budget_impact_fan": "budget_impact", "budget_impact_tornado": "budget_impact",
 }
 FIGURE_CAPTIONS = {
     "love_plot": "Standardised mean differences at baseline (love plot).",
@@ -82,6 +84,8 @@ FIGURE_CAPTIONS = {
     "ce_plane": "Cost-effectiveness plane: bootstrap replicates of incremental effect and cost, with \u03bb lines.",
     "ceac": "Cost-effectiveness acceptability curves by stratum.",
     "subgroup_forest": "PHB effects within subgroups, with the joint interaction p-value.",
+    "budget_impact_fan": "Net budget impact by year with its uncertainty band (from the bootstrap draws).",
+    "budget_impact_tornado": "One-way sensitivity of the cumulative net budget impact in the final year.",
 }
 NOT_RUN_KEYWORDS = {
     "flow": ("flow",),
