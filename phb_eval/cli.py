@@ -228,7 +228,8 @@ def _write(results, out_dir, plan, formats, force, no_disclosure, quiet):
 @cohort_options
 @plan_option
 @click.option("--out", "out_file", type=click.Path(dir_okay=False), required=True,
-              help="File to write: .csv, .parquet or .xlsx (refused if it exists, unless --force).")
+              help="File to write: .csv, .parquet, .xlsx, .sav or .dta; without a suffix, the input's format "
+                   "(refused if it exists, unless --force).")
 @force_option
 @quiet_option
 def score(data, treatment_path, control_path, events_path, plan_path, out_file, force, quiet):
@@ -246,6 +247,8 @@ def score(data, treatment_path, control_path, events_path, plan_path, out_file, 
     from .validate import ensure_valid
     plan = _load_plan(plan_path)
     target = Path(out_file)
+    if not target.suffix:  # same format as the input unless --out names one
+        target = target.with_suffix(Path(data or treatment_path).suffix.lower())
     inputs = {Path(p).resolve() for p in (data, treatment_path, control_path) if p}
     if target.resolve() in inputs:
         raise PhbEvalError(f"--out {target} is an input file; inputs are never overwritten. Fix: choose another name")

@@ -529,7 +529,7 @@ def read_table(path, plan=None, sheet=None, *, table: str = "participants", stri
     if ext not in (".csv", ".xlsx"):
         _check_header(path, [str(c) for c in frame.columns])
     frame.columns = [str(c) for c in frame.columns]
-    frame = frame.reset_index(drop=True)
+    frame = frame.reset_index(drop=True).copy()  # one block: the readers build wide frames column by column
     first_row = 2 if ROW_BASIS[ext] == "spreadsheet" else 1
     frame["_row"] = np.arange(first_row, first_row + len(frame), dtype="int64")
     data_cols = [c for c in frame.columns if c != "_row"]

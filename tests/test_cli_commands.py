@@ -125,3 +125,19 @@ def test_demo_runs_end_to_end_in_a_subprocess(tmp_path):
     assert str(out / "report.html") in proc.stdout
     est = pd.read_csv(out / "tables/estimates.csv")
     assert {"outcome", "balance", "service_use", "cost", "cea", "subgroup"} <= set(est.analysis)
+
+
+@pytest.mark.parametrize("suffix", [".sav", ".dta", ".xlsx", ""])
+def test_score_writes_every_format_readable_by_phb_eval(data, tmp_path, capsys, suffix):
+    from phb_eval.io import read_table
+    paths, _ = data
+    frame = pd.read_csv(paths["cohort"], dtype={"participant_id": str}).head(60)
+    small = tmp_path / "small.csv"
+    frame.to_csv(small, index=False)
+    code, stdout, err = run(["score", str(small), "--out", str(tmp_path / f"scored{suffix}"), "-q"], capsys)
+    assert code == 0, err
+    written = tmp_path / f"scored{suffix or '.csv'}"          # no suffix: the input's format
+    back = read_table(written)
+    assert len(back) == 60
+    assert back["ascot_raw_t0"].notna().sum() > 0
+    assert list(back["participant_id"].astype(str)) == list(frame["participant_id"])
