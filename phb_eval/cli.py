@@ -224,6 +224,18 @@ def _write(results, out_dir, plan, formats, force, no_disclosure, quiet):
     return path
 
 
+def _analyse(run, files, plan_path, seed, out_dir, formats, force, no_disclosure, quiet, **options):
+    """Shared body of compare and subgroups: plan, output check, cohort, the analysis, the output folder."""
+    from .progress import configure
+    configure(quiet=quiet)
+    fmts = _formats(formats)
+    plan = _load_plan(plan_path, seed)
+    _check_out(out_dir, force)
+    cohort = _load_cohort(*files, plan)
+    results = run(cohort, plan, command=sys.argv, base_dir=_plan_dir(plan_path), quiet=quiet, **options)
+    _write(results, out_dir, plan, fmts, force, no_disclosure, quiet)
+
+
 @cli.command(context_settings=CONTEXT)
 @cohort_options
 @plan_option
@@ -291,15 +303,9 @@ def compare(data, treatment_path, control_path, events_path, plan_path, out_dir,
       phb-eval compare cohort.parquet --events events.parquet --engine spark --out results/ --format html,md
     """
     from . import pipeline
-    from .progress import configure
-    configure(quiet=quiet)
-    fmts = _formats(formats)
-    plan = _load_plan(plan_path, seed)
-    _check_out(out_dir, force)
-    cohort = _load_cohort(data, treatment_path, control_path, events_path, plan)
-    results = pipeline.compare(cohort, plan, engine=engine, spark_master=spark_master, command=sys.argv,
-                               quiet=quiet, base_dir=_plan_dir(plan_path), subgroups=with_subgroups)
-    _write(results, out_dir, plan, fmts, force, no_disclosure, quiet)
+    _analyse(pipeline.compare, (data, treatment_path, control_path, events_path), plan_path, seed, out_dir,
+             formats, force, no_disclosure, quiet, engine=engine, spark_master=spark_master,
+             subgroups=with_subgroups)
 
 
 @cli.command(context_settings=CONTEXT)
@@ -323,15 +329,8 @@ def subgroups(data, treatment_path, control_path, events_path, plan_path, out_di
       phb-eval subgroups cohort.csv --plan my_plan.yaml --out subgroups/ --force
     """
     from . import pipeline
-    from .progress import configure
-    configure(quiet=quiet)
-    fmts = _formats(formats)
-    plan = _load_plan(plan_path, seed)
-    _check_out(out_dir, force)
-    cohort = _load_cohort(data, treatment_path, control_path, events_path, plan)
-    results = pipeline.subgroups(cohort, plan, engine=engine, spark_master=spark_master, command=sys.argv,
-                                 base_dir=_plan_dir(plan_path))
-    _write(results, out_dir, plan, fmts, force, no_disclosure, quiet)
+    _analyse(pipeline.subgroups, (data, treatment_path, control_path, events_path), plan_path, seed, out_dir,
+             formats, force, no_disclosure, quiet, engine=engine, spark_master=spark_master)
 
 
 @cli.command("budget-impact", context_settings=CONTEXT)

@@ -338,7 +338,7 @@ def compare(cohort, plan: Plan, *, engine: str = "duckdb", spark_master=None, co
 
 
 def subgroups(cohort, plan: Plan, *, engine: str = "duckdb", spark_master=None, command=None,
-              base_dir=None) -> Results:
+              base_dir=None, quiet: bool = False) -> Results:
     """Overall ANCOVA effects and subgroup effects with joint interaction tests, as the plan says."""
     from . import outcomes as est
     clock = _Clock()

@@ -39,6 +39,7 @@ from statsmodels.tools.sm_exceptions import ConvergenceWarning, HessianInversion
 
 from .contract import OPTIONAL_SERVICES, SERVICES
 from .errors import DataError, EstimationError, describe
+from .outcomes import design_matrix as _design_matrix
 from .results import estimate_row, rows_frame, t_interval
 
 __all__ = ["COUNT_MODELS", "count_model", "fit_comparison", "services_present", "design_matrix"]
@@ -59,25 +60,16 @@ def services_present(df: pd.DataFrame, services=None) -> list[str]:
 
 
 def design_matrix(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """Numeric design: an intercept, then each column; text/categorical columns become treatment-coded
-    dummies named ``col[T.level]`` with the alphabetically first level as reference.
+    """:func:`phb_eval.outcomes.design_matrix` (intercept ``const``), refusing a column with one value only.
 
-    Raises ``EstimationError`` for a column with one value only (it cannot be estimated)."""
-    parts = [pd.Series(1.0, index=frame.index, name="const")]
+    Raises ``EstimationError`` for such a column: its effect cannot be estimated."""
     for col in columns:
         s = frame[col]
         if s.nunique(dropna=True) < 2:
             raise EstimationError(
                 f"covariate '{col}' has a single value ({s.dropna().iloc[0]!r}) among the people analysed, "
                 "so its effect cannot be estimated. Fix: drop it from the plan's covariates for this analysis")
-        if pd.api.types.is_bool_dtype(s) or not pd.api.types.is_numeric_dtype(s):
-            levels = sorted(s.dropna().astype(str).unique())
-            text = s.astype(str)
-            for lev in levels[1:]:
-                parts.append((text == lev).astype(float).rename(f"{col}[T.{lev}]"))
-        else:
-            parts.append(s.astype(float).rename(col))
-    return pd.concat(parts, axis=1)
+    return _design_matrix(frame, columns).rename(columns={"Intercept": "const"})
 
 
 @dataclass

@@ -18,6 +18,7 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
 from .errors import EstimationError
+from .outcomes import design_matrix as _design_matrix
 from .results import estimate_row, rows_frame, t_interval
 
 __all__ = ["PHB_ONLY_VARIABLES", "subgroup_effects", "adjust_pvalues", "design_matrix"]
@@ -35,16 +36,7 @@ def _dummies(series: pd.Series, prefix: str) -> pd.DataFrame:
 
 def design_matrix(df: pd.DataFrame, covariates, baseline: str | None) -> pd.DataFrame:
     """Intercept, baseline score and covariates (strings become treatment-coded dummies)."""
-    cols = [pd.Series(1.0, index=df.index, name="Intercept")]
-    if baseline is not None:
-        cols.append(df[baseline].astype(float).rename(baseline))
-    for cov in covariates:
-        col = df[cov]
-        if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
-            cols.append(_dummies(col.astype(object), cov))
-        else:
-            cols.append(col.astype(float).rename(cov))
-    return pd.concat(cols, axis=1)
+    return _design_matrix(df, ([baseline] if baseline is not None else []) + list(covariates))
 
 
 def _level_counts(df, var, levels):

@@ -141,3 +141,29 @@ def test_score_writes_every_format_readable_by_phb_eval(data, tmp_path, capsys, 
     assert len(back) == 60
     assert back["ascot_raw_t0"].notna().sum() > 0
     assert list(back["participant_id"].astype(str)) == list(frame["participant_id"])
+
+
+def test_budget_impact_from_a_compare_run(data, tmp_path, capsys):
+    paths, plan = data
+    res = tmp_path / "res"
+    assert run(["compare", str(paths["cohort"]), "--plan", str(plan), "--out", str(res), "-q"], capsys)[0] == 0
+    out = tmp_path / "bi"
+    code, stdout, err = run(["budget-impact", "--from-results", str(res), "--plan", str(plan), "--out", str(out),
+                             "-q"], capsys)
+    assert code == 0, err
+    table = pd.read_csv(out / "tables/budget_impact.csv")
+    assert len(table) == 5                                   # plan default: 5 years
+    assert (table["net_impact_low"] <= table["net_impact"]).all() and (table["net_impact"] <= table["net_impact_high"]).all()
+    assert (out / "figures/budget_impact_fan.png").exists() and (out / "figures/budget_impact_tornado.png").exists()
+    # the projection uses the compare run's budgets by band
+    est = pd.read_csv(res / "tables/estimates.csv")
+    budgets = est[est.outcome.eq("budget_per_holder")].set_index("stratum")["estimate"]
+    meta = json.loads((out / "results.json").read_text())["meta"]["budget_impact"]["settings"]
+    for band, value in meta["budget_per_holder"].items():
+        assert value == pytest.approx(budgets[f"budget_band={band}"])
+
+
+def test_budget_impact_without_inputs_says_what_to_give(tmp_path, capsys):
+    code, _, err = run(["budget-impact", "--out", str(tmp_path / "bi")], capsys)
+    assert code == 2 and "budget_per_holder" in err and "Traceback" not in err
+    assert not (tmp_path / "bi").exists()
