@@ -72,8 +72,10 @@ def prepare(cohort, plan: Plan, *, engine: str = "duckdb", spark_master=None, re
     frame = cohort.frame
     if getattr(cohort, "events", None) is not None:
         from . import events
-        with clock.stage("events"):
+        from .progress import progress
+        with clock.stage("events"), progress(total=1, desc=f"event aggregation ({engine})", unit="run") as bar:
             counts = events.aggregate_events(cohort.events, frame, engine=engine, spark_master=spark_master)
+            bar.update(1)
             frame = events.merge_counts(frame, counts, warn=results.warnings)
     with clock.stage("score"):
         scored = instruments.score_all(frame, plan, base_dir=base_dir)
