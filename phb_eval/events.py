@@ -156,10 +156,13 @@ def spark_session(master: str | None = None):
     except ImportError:
         raise PhbEvalError("the spark engine needs pyspark. Fix: pip install 'phb-eval[spark]' "
                            "(and Java 17), or use --engine duckdb") from None
-    return (SparkSession.builder.master(master or "local[2]").appName("phb-eval")
-            .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
-            .config("spark.sql.session.timeZone", "UTC").config("spark.sql.shuffle.partitions", "8")
-            .getOrCreate())
+    session = (SparkSession.builder.master(master or "local[2]").appName("phb-eval")
+               .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
+               .config("spark.sql.session.timeZone", "UTC").config("spark.sql.shuffle.partitions", "8")
+               .config("spark.sql.debug.maxToStringFields", "1000")
+               .getOrCreate())
+    session.sparkContext.setLogLevel("ERROR")   # Spark's WARN lines are for Spark developers, not evaluators
+    return session
 
 
 def _run_spark(events, people: pd.DataFrame, master):
