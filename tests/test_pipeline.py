@@ -145,3 +145,20 @@ def test_mi_intervals_cover_the_planted_effect_on_simulated_pilots():
         row = outcomes.ancova_mi(imputed["ascot_raw"], "ascot_raw", covs).iloc[0]
         hits += row["ci_low"] <= sim.truth["effects"]["att"]["ascot_raw"]["all"] <= row["ci_high"]
     assert hits / 50 >= 0.90, hits
+
+
+def test_cea_high_budget_flexible_stratum_shows_the_larger_planted_effect(tmp_path):
+    """The simulated pilot plants the largest effect for budgets >= £1,000 with all three flexibilities."""
+    sim = simulate_pilot(seed=2012)
+    paths = write_simulation(sim, tmp_path)
+    plan = load_plan(None, {"estimators": ["ancova_cr1_site"], "cea": {"bootstrap": 200,
+                            "strata": ["budget_band:implementation_model"]}})
+    res = pipeline.compare(load_cohort(data=paths["cohort"], plan=plan), plan, quiet=True)
+    eff = res.estimates[res.estimates["analysis"].eq("cea") & res.estimates["outcome"].eq("incremental_effect")]
+    eff = eff.set_index("stratum")["estimate"]
+    best, worst = "budget_band=>=1000;implementation_model=model1", "budget_band=<1000;implementation_model=model2"
+    assert eff[best] == eff.max() and eff[worst] == eff.min()
+    truth = sim.truth["effects"]["att"]["scrqol"]
+    assert truth[best] > truth[worst]
+    nmb = res.estimates[res.estimates["outcome"].eq("nmb") & res.estimates["lambda_gbp"].eq(20000)].set_index("stratum")
+    assert nmb.loc[best, "estimate"] > nmb.loc[worst, "estimate"]
