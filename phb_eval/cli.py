@@ -1,7 +1,6 @@
 """The phb-eval command line: parses arguments, loads the plan, calls the library. No statistics here."""
 from __future__ import annotations
 
-import functools
 import json
 import sys
 import traceback

@@ -6,7 +6,6 @@ and fills ``Results.meta`` so a run can be repeated. No statistics here.
 from __future__ import annotations
 
 import platform
-import sys
 import time
 from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version

@@ -486,7 +486,7 @@ def _fate(rng, pop, P):
 
 
 def _service_rates(rng, pop, P):
-    n, conds, cond, site = pop["n"], pop["conds"], pop["cond"], pop["site"]
+    conds, cond, site = pop["conds"], pop["cond"], pop["site"]
     sp = P["sites"]
     site_common = rng.normal(0, sp["service_sd"], pop["n_sites"])
     mult = P["service_condition_multiplier"]

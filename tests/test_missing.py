@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 
-from phb_eval import missing, outcomes
+from phb_eval import outcomes
 from phb_eval.errors import EstimationError
 from phb_eval.missing import barnard_rubin_df, impute_chained, pool_rubin
 

@@ -11,7 +11,7 @@ from phb_eval.contract import CONDITIONS, DEPLOYMENTS, SERVICE_EVENT_TYPES
 from phb_eval.errors import DataError
 from phb_eval.io import Cohort, load_cohort
 from phb_eval.plan import Plan, plan_from_dict
-from phb_eval.validate import MAX_LISTED, Problem, ensure_valid, validate_cohort
+from phb_eval.validate import MAX_LISTED, ensure_valid, validate_cohort
 
 TODAY = "2024-01-01"
 

@@ -5,7 +5,6 @@ import base64
 import html as htmllib
 import re
 
-import pandas as pd
 import pytest
 from scipy import stats
 
