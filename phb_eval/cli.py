@@ -137,7 +137,7 @@ def validate(data, treatment_path, control_path, events_path, plan_path, as_json
     cohort = _load_cohort(data, treatment_path, control_path, events_path, plan)
     problems = validate_cohort(cohort, plan)
     errors = [p for p in problems if p.level == "error"]
-    warnings = [p for p in problems if p.level != "error"]
+    warnings = [p for p in problems if p.level == "warning"]
     if as_json:
         click.echo(json.dumps({"valid": not errors, "errors": len(errors), "warnings": len(warnings),
                                "problems": [p.to_dict() for p in problems]}, indent=2, default=str))

@@ -120,7 +120,7 @@ def _source_label(events) -> str:
     return str(events) if isinstance(events, (str, Path)) else "service events"
 
 
-def _run_duckdb(events, people: pd.DataFrame):
+def _run_duckdb(events, people: pd.DataFrame, plan=None):
     import duckdb
 
     con = duckdb.connect()
@@ -130,10 +130,17 @@ def _run_duckdb(events, people: pd.DataFrame):
             path = str(events)
             if not Path(path).exists():
                 raise DataError(f"{path}: event file not found. Fix: give an existing CSV or Parquet file")
-            # lazy relations: DuckDB streams the file during the query (out of core)
-            rel = (con.read_parquet(path) if path.lower().endswith(".parquet")
-                   else con.read_csv(path, header=True, all_varchar=True))
-            rel.create_view("events")
+            # a view: DuckDB streams the file during the query (out of core), cleaned exactly as validation
+            # read it (plan column mapping, missing codes, trimmed text, UK dates, decimal commas)
+            from .events_check import events_view_sql
+            try:
+                con.execute(f"CREATE VIEW events AS {events_view_sql(path, plan)}")
+                con.execute("DESCRIBE events").fetchall()
+            except duckdb.Error as exc:
+                if "quoted new lines" not in str(exc):
+                    raise
+                con.execute("DROP VIEW IF EXISTS events")
+                con.execute(f"CREATE VIEW events AS {events_view_sql(path, plan, parallel=False)}")
         else:
             con.register("events", events)
         columns = {r[0]: r[1] for r in con.execute("DESCRIBE events").fetchall()}
@@ -195,8 +202,13 @@ def _run_spark(events, people: pd.DataFrame, master):
     return counts, types, tuple(row)
 
 
-def aggregate_events(events, participants: pd.DataFrame, engine: str = "duckdb", spark_master: str | None = None
-                     ) -> pd.DataFrame:
+def _plan_rewrites_events(plan) -> bool:
+    from .io import _mapping
+    return bool(_mapping(plan, "events") or plan.data.missing_codes or plan.data.missing_codes_by_column)
+
+
+def aggregate_events(events, participants: pd.DataFrame, engine: str = "duckdb", spark_master: str | None = None,
+                     plan=None) -> pd.DataFrame:
     """Per-person ``<service>_pre`` / ``<service>_post`` counts from a service-event table.
 
     Parameters
@@ -204,6 +216,9 @@ def aggregate_events(events, participants: pd.DataFrame, engine: str = "duckdb",
     events : DataFrame, or path to a CSV / Parquet file (read by the engine itself, out of core).
     participants : the participant table (``participant_id``, ``consent_date``; ``died``/``death_date``).
     engine : ``"duckdb"`` (embedded, default) or ``"spark"`` (local session unless ``spark_master``).
+    plan : the analysis plan; for a path, its event column mapping and missing codes are applied in SQL
+        (DuckDB). Spark reads a path as it is, so a plan that maps event columns or sets missing codes is
+        refused there (load the file in memory, or use DuckDB).
 
     Returns
     -------
@@ -217,8 +232,12 @@ def aggregate_events(events, participants: pd.DataFrame, engine: str = "duckdb",
         raise PhbEvalError(f"unknown event engine {engine!r}; choose duckdb or spark")
     people = participant_windows(participants)
     if engine == "duckdb":
-        counts, types, stats = _run_duckdb(events, people)
+        counts, types, stats = _run_duckdb(events, people, plan)
     else:
+        if isinstance(events, (str, Path)) and plan is not None and _plan_rewrites_events(plan):
+            raise PhbEvalError(f"{events}: the spark engine reads the event file as it is, but the plan maps event "
+                               "columns or sets missing-value codes. Fix: use --engine duckdb, or give the file "
+                               "with the contract's column names and no missing codes")
         counts, types, stats = _run_spark(events, people, spark_master)
     counts["participant_id"] = counts["participant_id"].astype(str)
     counts = counts.sort_values("participant_id", kind="stable").reset_index(drop=True)

@@ -35,7 +35,8 @@ import pandas as pd
 from .errors import DataError, PhbEvalError
 
 __all__ = ["read_table", "write_table", "load_cohort", "Cohort", "sha256_file", "parse_dates", "DataWarning",
-           "DATE_COLUMNS", "TEXT_COLUMNS", "EVENT_COLUMNS", "FORMATS", "ROW_BASIS", "BOOKKEEPING"]
+           "DATE_COLUMNS", "TEXT_COLUMNS", "EVENT_COLUMNS", "FORMATS", "ROW_BASIS", "BOOKKEEPING",
+           "EVENTS_IN_MEMORY_MAX_BYTES"]
 
 FORMATS = (".csv", ".parquet", ".xlsx", ".sav", ".dta")
 ROW_BASIS = {".csv": "spreadsheet", ".xlsx": "spreadsheet",
@@ -49,6 +50,9 @@ BOOKKEEPING = ("_file", "_row", "_group_given")
 _ACCEPTED = "accepted formats are .csv, .parquet, .xlsx, .sav (SPSS) and .dta (Stata)"
 _NEEDS_HEADER = f"give a table whose first row holds the column names; {_ACCEPTED}"
 _SAMPLE_BYTES = 256 * 1024
+# A .csv/.parquet event file larger than this stays on disk (``Cohort.events`` is its path): validated
+# (phb_eval.events_check) and aggregated (phb_eval.events) out of core by DuckDB.
+EVENTS_IN_MEMORY_MAX_BYTES = 256 * 1024 * 1024
 # Date formats tried in order; ISO first, then UK day-first. US month-first is never tried.
 _DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S",
                  "%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S")
@@ -65,7 +69,8 @@ class Cohort:
     Attributes
     ----------
     frame : participants, both arms, with ``_file`` and ``_row`` bookkeeping columns.
-    events : service events (with ``_file``/``_row``) or None.
+    events : service events (with ``_file``/``_row``), the path of a large CSV/Parquet event file (validated
+        and aggregated out of core by DuckDB), or None.
     files : role -> path as given (roles: ``data`` or ``treatment``/``control``; ``events``).
     hashes : path -> SHA-256 hex digest of the file's bytes (for results meta).
     two_files : True when the arms came from separate files (``group`` set by phb-eval).
@@ -572,7 +577,8 @@ def _read_noting(path, plan, notes: list, **kwargs) -> pd.DataFrame:
     return frame
 
 
-def load_cohort(data=None, treatment=None, control=None, events=None, plan=None) -> Cohort:
+def load_cohort(data=None, treatment=None, control=None, events=None, plan=None, *,
+                events_in_memory_max_bytes: int | None = None) -> Cohort:
     """Load a cohort: one participant table with ``group``, or a treatment and a control table.
 
     Parameters
@@ -581,8 +587,12 @@ def load_cohort(data=None, treatment=None, control=None, events=None, plan=None)
     treatment, control : the PHB-arm and control-arm tables, instead of ``data``. phb-eval sets
         ``group`` to ``phb``/``control``; a ``group`` column already in a file is kept as
         ``_group_given`` so that ``validate`` can report any disagreement.
-    events : optional service-event table.
+    events : optional service-event table. A .csv or .parquet file larger than
+        ``events_in_memory_max_bytes`` (default ``EVENTS_IN_MEMORY_MAX_BYTES``, 256 MB) is not read:
+        ``Cohort.events`` is then its path (str), its header is checked here (column mapping), and
+        ``validate`` and ``events`` stream it with DuckDB (out of core); a note says so.
     plan : the analysis plan (column mapping, missing codes, sheet).
+    events_in_memory_max_bytes : overrides ``EVENTS_IN_MEMORY_MAX_BYTES`` (0 sends any such file out of core).
 
     Returns
     -------
@@ -632,11 +642,25 @@ def load_cohort(data=None, treatment=None, control=None, events=None, plan=None)
         two = True
     frame.attrs = {}
     ev = None
-    if events is not None:
+    # ---- events: in memory, or (large .csv/.parquet) kept as a path for DuckDB -- see events_check ----
+    limit = EVENTS_IN_MEMORY_MAX_BYTES if events_in_memory_max_bytes is None else events_in_memory_max_bytes
+    size = Path(events).stat().st_size if events is not None and Path(events).is_file() else 0
+    if events is not None and Path(events).suffix.lower() in (".csv", ".parquet") and size > limit:
+        from .events_check import inspect_events_file
+        info = inspect_events_file(events, plan)   # header only: the mapping is checked now, as read_table does
+        ev = str(events)
+        files["events"] = str(events)
+        columns[str(events)] = list(info.columns)
+        notes.extend(info.notes)
+        notes.append({"level": "info", "file": str(events), "column": None, "value": None, "fix": None,
+                      "rule": f"the event file ({size / 1e6:,.1f} MB, over the {limit / 1e6:,.0f} MB in-memory limit) "
+                              "is validated and aggregated out of core by DuckDB, not read into memory"})
+    elif events is not None:
         ev = _read_noting(events, plan, notes, table="events")
         ev.attrs = {}
         files["events"] = str(events)
         columns[str(events)] = [c for c in ev.columns if c not in BOOKKEEPING]
+    # ---- end events ----
     hashes = {str(p): sha256_file(p) for p in files.values()}
     return Cohort(frame=frame, events=ev, files=files, hashes=hashes, two_files=two, notes=notes,
                   columns=columns)

@@ -73,7 +73,8 @@ def prepare(cohort, plan: Plan, *, engine: str = "duckdb", spark_master=None, re
         from . import events
         from .progress import progress
         with clock.stage("events"), progress(total=1, desc=f"event aggregation ({engine})", unit="run") as bar:
-            counts = events.aggregate_events(cohort.events, frame, engine=engine, spark_master=spark_master)
+            counts = events.aggregate_events(cohort.events, frame, engine=engine, spark_master=spark_master,
+                                              plan=plan)
             bar.update(1)
             frame = events.merge_counts(frame, counts, warn=results.warnings)
     with clock.stage("score"):

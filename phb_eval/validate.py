@@ -449,7 +449,10 @@ def validate_cohort(cohort, plan=None, *, today=None) -> list[Problem]:
         rep.add(note.get("level", "warning"), note.get("file"), None, note.get("column"), note.get("value"),
                 note.get("rule", ""), note.get("fix"))
     _check_participants(rep, cohort, plan, today)
-    if cohort.events is not None:
+    if cohort.events is not None and not isinstance(cohort.events, pd.DataFrame):   # a path (large file)
+        from .events_check import check_events_file
+        check_events_file(cohort.events, cohort.frame, plan, rep, today=today)
+    elif cohort.events is not None:
         _check_events(rep, cohort, today)
     errors = [p for p in rep.problems if p.level == "error"]
     return errors + [p for p in rep.problems if p.level != "error"]
