@@ -187,9 +187,17 @@ def report_options(f):
 
 
 def engine_options(f):
-    f = click.option("--spark-master", default=None, help="Spark master URL (default: local[*]).")(f)
+    f = click.option("--spark-master", default=None, help="Spark master URL (default: a local session on 2 cores).")(f)
     f = click.option("--engine", type=click.Choice(["duckdb", "spark"]), default="duckdb", show_default=True,
                      help="Engine that aggregates the event table.")(f)
+    return f
+
+
+def analysis_options(f):
+    """Every option compare and subgroups share: inputs, plan, output folder, engine, seed, --force, --quiet."""
+    for option in (quiet_option, force_option, seed_option, engine_options, report_options, plan_option,
+                   cohort_options):
+        f = option(f)
     return f
 
 
@@ -281,13 +289,7 @@ def score(data, treatment_path, control_path, events_path, plan_path, out_file, 
 
 
 @cli.command(context_settings=CONTEXT)
-@cohort_options
-@plan_option
-@report_options
-@engine_options
-@seed_option
-@force_option
-@quiet_option
+@analysis_options
 @click.option("--subgroups", "with_subgroups", is_flag=True, help="Also run the subgroup analyses of the plan.")
 def compare(data, treatment_path, control_path, events_path, plan_path, out_dir, formats, no_disclosure, engine,
             spark_master, seed, force, quiet, with_subgroups):
@@ -308,13 +310,7 @@ def compare(data, treatment_path, control_path, events_path, plan_path, out_dir,
 
 
 @cli.command(context_settings=CONTEXT)
-@cohort_options
-@plan_option
-@report_options
-@engine_options
-@seed_option
-@force_option
-@quiet_option
+@analysis_options
 def subgroups(data, treatment_path, control_path, events_path, plan_path, out_dir, formats, no_disclosure, engine,
               spark_master, seed, force, quiet):
     """Subgroup effects with joint interaction tests and Holm/BH adjustment.
