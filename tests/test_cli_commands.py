@@ -66,6 +66,10 @@ def test_compare_writes_the_folder_and_refuses_to_replace_it(data, tmp_path, cap
     html = (out / "report.html").read_text()
     ids = pd.read_csv(paths["cohort"], dtype=str)["participant_id"]
     assert not any(f">{i}<" in html for i in ids[:50])
+    flow = pd.read_csv(out / "tables/flow.csv", dtype=str)
+    for arm in ("phb", "control"):                             # disclosure control: '*' or multiples of 5
+        assert all(v == "*" or int(v) % 5 == 0 for v in flow[arm]), flow[arm].tolist()
+    assert "Disclosure control (NHS Digital 2018 rule)" in html
     stamp = (out / "results.json").stat().st_mtime_ns
     code, _, err = run(["compare", str(paths["cohort"]), "--plan", str(plan), "--out", str(out)], capsys)
     assert code == 2 and "--force" in err
@@ -167,3 +171,19 @@ def test_budget_impact_without_inputs_says_what_to_give(tmp_path, capsys):
     code, _, err = run(["budget-impact", "--out", str(tmp_path / "bi")], capsys)
     assert code == 2 and "budget_per_holder" in err and "Traceback" not in err
     assert not (tmp_path / "bi").exists()
+
+
+def test_no_disclosure_shows_raw_counts_and_says_so(data, tmp_path, capsys):
+    paths, plan = data
+    doc = yaml.safe_load(plan.read_text())
+    doc.update({"estimators": ["ancova_cr1_site"], "cea": {"bootstrap": 50, "strata": ["all"]}})
+    small = tmp_path / "plan.yaml"
+    small.write_text(yaml.safe_dump(doc))
+    out = tmp_path / "raw"
+    code, _, err = run(["compare", str(paths["cohort"]), "--plan", str(small), "--out", str(out), "--no-disclosure",
+                        "-q"], capsys)
+    assert code == 0, err
+    flow = pd.read_csv(out / "tables/flow.csv").set_index("stage")
+    recruited = pd.read_csv(paths["cohort"])["group"].value_counts()
+    assert flow.loc["recruited", "phb"] == recruited["phb"] and flow.loc["recruited", "control"] == recruited["control"]
+    assert "Disclosure control was OFF for this run" in (out / "report.html").read_text()
