@@ -128,7 +128,9 @@ def test_demo_runs_end_to_end_in_a_subprocess(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert str(out / "report.html") in proc.stdout
     est = pd.read_csv(out / "tables/estimates.csv")
-    assert {"outcome", "balance", "service_use", "cost", "cea", "subgroup"} <= set(est.analysis)
+    assert {"outcome", "balance", "service_use", "cost", "cea", "subgroup", "budget_impact"} <= set(est.analysis)
+    summary = (out / "report.md").read_text().split("## Analysis plan")[0]
+    assert "By stratum, incremental net monetary benefit" in summary and "Budget impact over 8 years" in summary
 
 
 @pytest.mark.parametrize("suffix", [".sav", ".dta", ".xlsx", ""])

@@ -322,6 +322,9 @@ def headline(results, plan) -> list[str]:
             if "lambda_gbp" in nmb:
                 nmb = nmb.sort_values("lambda_gbp", kind="stable")
             out.append(nmb_sentence(nmb, plan, _effect_label(results, plan)))
+        strata = strata_nmb_sentence(cea, plan)
+        if strata:
+            out.append(strata)
     sg = _rows(est, "subgroup")
     if not sg.empty:
         inter = sg[sg["method"].astype(str).str.startswith("interaction") & sg["p_value"].map(_finite)]
@@ -332,7 +335,39 @@ def headline(results, plan) -> list[str]:
             verdict = "differed" if float(p) < 1 - plan.confidence_level else "showed no clear evidence of differing"
             out.append(f"The PHB effect on {outcome_label(r['outcome'])} {verdict} across levels of "
                        f"{r['stratum']} (prespecified; interaction {_p_phrase(p)}{adj}).")
+    bi = results.meta.get("budget_impact") or {}
+    if bi.get("settings"):
+        out.append(budget_impact_sentence(bi))
     return out
+
+
+def strata_nmb_sentence(cea: pd.DataFrame, plan) -> str:
+    """Net benefit at the first λ for the budget-band and implementation-model strata (the pilot's headline)."""
+    lam = min(plan.cea.lambdas) if plan.cea.lambdas else None
+    rows = cea[(cea["outcome"].astype(str) == "nmb") & cea["estimate"].map(_finite)
+               & cea["stratum"].astype(str).str.match(r"^(budget_band|implementation_model)=[^;]*$")]
+    if lam is None or "lambda_gbp" not in rows or rows.empty:
+        return ""
+    rows = rows[rows["lambda_gbp"] == lam]
+    parts = [f"{r['stratum']}: {fmt_gbp(r['estimate'])}"
+             + (f" (P(cost-effective) {float(r['prob_cost_effective']):.2f})" if _finite(r.get("prob_cost_effective")) else "")
+             for r in rows.to_dict("records")]
+    return (f"By stratum, incremental net monetary benefit per PHB holder at λ = {fmt_gbp(lam)}: "
+            + "; ".join(parts) + ".") if parts else ""
+
+
+def budget_impact_sentence(bi: dict) -> str:
+    """One sentence on the projection: horizon, cumulative discounted position and the cost-neutral year."""
+    st = bi["settings"]
+    final = bi.get("final_cumulative_discounted")
+    year = bi.get("cost_neutral_year")
+    text = f"Budget impact over {st.get('years')} years ({st.get('uptake')} uptake): "
+    if _finite(final):
+        text += f"cumulative discounted net impact {fmt_gbp(final)} ({bi.get('price_year', '')} prices); "
+    text += (f"cost-neutral from year {year}" if year else "not cost-neutral within the horizon")
+    if _finite(bi.get("prob_cost_neutral_by_final_year")):
+        text += f" (probability cost-neutral by the final year {float(bi['prob_cost_neutral_by_final_year']):.2f})"
+    return text + "."
 
 
 # --------------------------------------------------------------------------------------------- tables
@@ -527,7 +562,10 @@ def methods_paragraphs(results, plan) -> list[str]:
             f"({'over all outcomes' if plan.subgroups.family == 'all' else 'within each outcome'}); prespecified: "
             f"{_and(plan.subgroups.prespecified)}; levels with fewer than {plan.subgroups.min_cell} people in an "
             "arm are not estimated.")
-    if "budget_impact" in analyses or "budget_impact" in results.tables:
+    ran_bi = results.meta.get("budget_impact") or {}
+    if ran_bi.get("method"):          # the settings as run (the demo and --from-results fill in values)
+        paras.append(ran_bi["method"])
+    elif "budget_impact" in analyses or "budget_impact" in results.tables:
         bi = plan.budget_impact
         paras.append(f"Budget impact over {bi.years} years: {bi.uptake} uptake, double running "
                      f"{fmt_gbp(bi.double_running_per_new_holder)} per new holder for {bi.double_running_years:g} "
