@@ -16,7 +16,8 @@ import yaml
 
 from ..contract import ITEM_RANGES, ITEMS
 from ..errors import DataError
-from .common import CONFIG_DIR, Part, has_any, item_matrix, missing_reason, numeric_column, reconcile
+from .common import (CONFIG_DIR, Part, has_any, item_matrix, missing_reason, numeric_column, reconcile,
+                     warn_absent_items)
 
 __all__ = ["AscotWeights", "load_weights", "weights_checks", "domains", "ascot_raw", "scrqol_index",
            "score_ascot", "OUTPUT_NAMES"]
@@ -193,10 +194,7 @@ def score_ascot(frame: pd.DataFrame, waves, *, instrument: str = "ascot", weight
         given = (numeric_column(frame, given_col, label=f"precomputed {label} index", high=1.0)
                  if given_col in frame.columns else None)
         if has_any(frame, cols):
-            absent = [c for c in cols if c not in frame.columns]
-            if absent:
-                part.warnings.append(f"{label} {wave}: item column(s) {absent} are missing, so no one can be "
-                                     f"scored at {wave}; check the column names or the plan's data.columns")
+            warn_absent_items(part, frame, cols, label, wave)
             codes = item_matrix(frame, cols, low=lo, high=hi, label=label)
             answered = (~np.isnan(codes)).sum(axis=1)
             raw = pd.Series(ascot_raw(codes), index=frame.index)

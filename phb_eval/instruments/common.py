@@ -84,14 +84,26 @@ def _raise_bad(frame: pd.DataFrame, bad: dict, rule: str, fix: str):
     raise DataError(f"{total} value(s) cannot be scored; fix: {fix}:\n  " + "\n  ".join(lines))
 
 
+def as_float(raw: pd.Series) -> pd.Series:
+    """Values as float; text that is not a number becomes NaN (the callers report it)."""
+    if pd.api.types.is_bool_dtype(raw) or pd.api.types.is_numeric_dtype(raw):
+        return raw.astype(float)
+    return pd.to_numeric(raw.astype(object).where(raw.notna()), errors="coerce").astype(float)
+
+
+def warn_absent_items(part, frame: pd.DataFrame, cols: list[str], label: str, wave: str) -> None:
+    """Some but not all item columns of a wave: nobody can be scored there, so say which are missing."""
+    absent = [c for c in cols if c not in frame.columns]
+    if absent:
+        part.warnings.append(f"{label} {wave}: item column(s) {absent} are missing, so no one can be "
+                             f"scored at {wave}; check the column names or the plan's data.columns")
+
+
 def numeric_column(frame: pd.DataFrame, column: str, *, label: str, low=None, high=None,
                    whole: bool = False) -> pd.Series:
     """A column as float; text, fractions (when ``whole``) or values outside [low, high] raise DataError."""
     raw = frame[column]
-    if pd.api.types.is_bool_dtype(raw) or pd.api.types.is_numeric_dtype(raw):
-        num = raw.astype(float)
-    else:
-        num = pd.to_numeric(raw.astype(object).where(raw.notna()), errors="coerce").astype(float)
+    num = as_float(raw)
     ok = num.notna()
     bad = (raw.notna() & ~ok)
     if whole:
@@ -121,10 +133,7 @@ def item_matrix(frame: pd.DataFrame, columns: list[str], *, low: int, high: int,
         if col not in frame.columns:
             continue
         raw = frame[col]
-        if pd.api.types.is_bool_dtype(raw) or pd.api.types.is_numeric_dtype(raw):
-            num = raw.astype(float)
-        else:
-            num = pd.to_numeric(raw.astype(object).where(raw.notna()), errors="coerce").astype(float)
+        num = as_float(raw)
         ok = num.notna()
         mask = (raw.notna() & ~ok) | (ok & ((num % 1 != 0) | (num < low) | (num > high)))
         if mask.any():

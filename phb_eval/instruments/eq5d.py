@@ -16,7 +16,8 @@ import yaml
 
 from ..contract import ITEMS
 from ..errors import PlanError
-from .common import CONFIG_DIR, Part, has_any, item_matrix, missing_reason, numeric_column, reconcile
+from .common import (CONFIG_DIR, Part, has_any, item_matrix, missing_reason, numeric_column, reconcile,
+                     warn_absent_items)
 
 __all__ = ["ValueSet", "VALUE_SETS", "load_value_set", "eq5d_index", "state_codes", "qaly_auc", "score_eq5d"]
 
@@ -166,10 +167,7 @@ def score_eq5d(frame: pd.DataFrame, waves, *, value_set: ValueSet, tolerance: fl
         given = (numeric_column(frame, col, label="precomputed EQ-5D index", high=1.0)
                  if col in frame.columns else None)
         if has_any(frame, cols):
-            absent = [c for c in cols if c not in frame.columns]
-            if absent:
-                part.warnings.append(f"EQ-5D {wave}: item column(s) {absent} are missing, so no one can be "
-                                     f"scored at {wave}; check the column names or the plan's data.columns")
+            warn_absent_items(part, frame, cols, "EQ-5D", wave)
             hint = (" (if the data are EQ-5D-5L, set instruments.eq5d_version: 5L and a 5L value set in the plan)"
                     if value_set.levels == 3 else "")
             levels = item_matrix(frame, cols, low=1, high=value_set.levels, label=label, hint=hint)
