@@ -130,7 +130,7 @@ def _balance(frame, plan, covs, results, base):
         results.table_specs["propensity_model"] = {"count_columns": ["n"]}
         results.tables["overlap"] = balance.overlap_diagnostics(ps, frame["phb"], weights)
         results.table_specs["overlap"] = {"count_columns": ["n"]}
-        filled = [t[:-len("_missing")] for t in score_terms if t.endswith("_missing")]
+        filled = [c for c in scores if frame[c].isna().any()]
         if filled:
             results.meta.setdefault("notes", []).append(
                 f"propensity score: missing baseline values of {', '.join(filled)} were mean-filled with a "

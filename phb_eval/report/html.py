@@ -570,6 +570,9 @@ def methods_paragraphs(results, plan) -> list[str]:
         paras.append(f"Budget impact over {bi.years} years: {bi.uptake} uptake, double running "
                      f"{fmt_gbp(bi.double_running_per_new_holder)} per new holder for {bi.double_running_years:g} "
                      f"year(s), discounting at {bi.discount_rate * 100:g}% a year.")
+    notes = [str(n) for n in results.meta.get("notes") or []]
+    if notes:
+        paras.append("Notes from this run: " + "; ".join(notes) + ".")
     paras.append(f"Random numbers come from one generator seeded with {results.meta.get('seed', plan.seed)}; "
                  "the same data, plan and seed give identical numbers.")
     rule = disclosure_sentence(plan, results)
