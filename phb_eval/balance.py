@@ -24,17 +24,13 @@ import statsmodels.api as sm
 from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
 
 from .errors import EstimationError, PlanError
-from .outcomes import design_matrix
+from .outcomes import design_matrix, is_categorical
 from .results import estimate_row, rows_frame
 
 __all__ = ["baseline_table", "balance_rows", "propensity_model", "propensity_scores", "propensity_weights",
            "overlap_diagnostics", "smd", "ESTIMANDS"]
 
 ESTIMANDS = ("att", "ate", "overlap")
-
-
-def _is_categorical(col: pd.Series) -> bool:
-    return not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)
 
 
 def _is_binary(col: pd.Series) -> bool:
@@ -141,7 +137,7 @@ def baseline_table(df: pd.DataFrame, variables, weights=None, *, treatment="phb"
         ok1, ok0 = obs & arm1, obs & arm0
         if w_all is not None:
             wok1, wok0 = ok1 & w_all.notna(), ok0 & w_all.notna()
-        if _is_categorical(col):
+        if is_categorical(col):
             kind = "categorical"
             levels = [(lvl, col.astype(str) == lvl) for lvl in sorted(col[obs].astype(str).unique())]
         elif _is_binary(col):
@@ -216,6 +212,23 @@ def _fit_propensity(df: pd.DataFrame, covariates, treatment: str):
     return fit, X
 
 
+def propensity(df: pd.DataFrame, covariates, *, treatment="phb") -> tuple[pd.Series, pd.DataFrame]:
+    """Scores and coefficient table from one fit: (:func:`propensity_scores`, :func:`propensity_model`)."""
+    fit, X = _fit_propensity(df, covariates, treatment)
+    return _scores(fit, X, df.index), _coefficients(fit, X)
+
+
+def _scores(fit, X: pd.DataFrame, index) -> pd.Series:
+    ps = pd.Series(np.nan, index=index, name="propensity")
+    ps.loc[X.index] = fit.predict(X).to_numpy()
+    return ps
+
+
+def _coefficients(fit, X: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({"term": X.columns, "estimate": fit.params.to_numpy(), "se": fit.bse.to_numpy(),
+                         "z": fit.tvalues.to_numpy(), "p_value": fit.pvalues.to_numpy(), "n": int(fit.nobs)})
+
+
 def propensity_model(df: pd.DataFrame, covariates, *, treatment="phb") -> pd.DataFrame:
     """Coefficients of the logistic propensity model ``treatment ~ covariates`` (statsmodels GLM binomial).
 
@@ -225,8 +238,7 @@ def propensity_model(df: pd.DataFrame, covariates, *, treatment="phb") -> pd.Dat
     numbers as R ``glm(phb ~ ..., family = binomial)`` with treatment-coded factors.
     """
     fit, X = _fit_propensity(df, covariates, treatment)
-    return pd.DataFrame({"term": X.columns, "estimate": fit.params.to_numpy(), "se": fit.bse.to_numpy(),
-                         "z": fit.tvalues.to_numpy(), "p_value": fit.pvalues.to_numpy(), "n": int(fit.nobs)})
+    return _coefficients(fit, X)
 
 
 def propensity_scores(df: pd.DataFrame, covariates, *, treatment="phb") -> pd.Series:
@@ -238,9 +250,7 @@ def propensity_scores(df: pd.DataFrame, covariates, *, treatment="phb") -> pd.Se
     get no weight, so weighted analyses exclude them — impute covariates first to keep them).
     """
     fit, X = _fit_propensity(df, covariates, treatment)
-    ps = pd.Series(np.nan, index=df.index, name="propensity")
-    ps.loc[X.index] = fit.predict(X).to_numpy()
-    return ps
+    return _scores(fit, X, df.index)
 
 
 def propensity_weights(ps: pd.Series, phb: pd.Series, estimand: str = "att", trim: float | None = None) -> pd.Series:

@@ -60,7 +60,8 @@ def resolve_columns(df: pd.DataFrame, outcome: str, baseline, *, followup_wave="
     return y_col, base_col
 
 
-def _is_categorical(col: pd.Series) -> bool:
+def is_categorical(col: pd.Series) -> bool:
+    """Text and 0/1-bool columns enter models as treatment-coded levels; numbers as they are."""
     return not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)
 
 
@@ -75,7 +76,7 @@ def design_matrix(data: pd.DataFrame, terms) -> pd.DataFrame:
     cols = [pd.Series(1.0, index=data.index, name="Intercept")]
     for term in terms:
         col = data[term]
-        if _is_categorical(col):
+        if is_categorical(col):
             levels = sorted(col.astype(str).unique())
             as_str = col.astype(str)
             for lvl in levels[1:]:

@@ -5,37 +5,20 @@ and fills ``Results.meta`` so a run can be repeated. No statistics here.
 """
 from __future__ import annotations
 
-import platform
 import time
 from contextlib import contextmanager
-from importlib.metadata import PackageNotFoundError, version
 
 import numpy as np
 import pandas as pd
 
-from . import __version__
 from .errors import EstimationError
 from .plan import Plan, plan_to_dict
 from .results import Results
 
-__all__ = ["prepare", "compare", "subgroups", "BINARY_OUTCOMES", "package_versions"]
+__all__ = ["prepare", "compare", "subgroups", "merge", "demo_budget_impact", "BINARY_OUTCOMES"]
 
 BINARY_OUTCOMES = {"ghq12_caseness", "carer_health_good", "mortality"}
 NO_BASELINE = {"mortality"}
-VERSIONED = ["numpy", "pandas", "scipy", "statsmodels", "pingouin", "duckdb", "pydantic", "matplotlib",
-             "seaborn", "pyarrow"]
-
-
-def package_versions() -> dict:
-    out = {"python": platform.python_version(), "phb-eval": __version__}
-    for name in VERSIONED:
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            out[name] = None
-    return out
-
-
 class _Clock:
     def __init__(self):
         self.timings = {}
@@ -123,10 +106,11 @@ def _balance(frame, plan, covs, results, base):
     ps_frame, score_terms = balance.with_missing_indicators(frame, scores)
     ps_vars = covs + score_terms
     weights = None
-    ps = _try(results, "propensity score", balance.propensity_scores, ps_frame, ps_vars)
+    fitted = _try(results, "propensity score", balance.propensity, ps_frame, ps_vars)
+    ps = fitted[0] if fitted is not None else None
     if ps is not None:
         weights = balance.propensity_weights(ps, frame["phb"], plan.propensity.estimand, plan.propensity.trim)
-        results.tables["propensity_model"] = balance.propensity_model(ps_frame, ps_vars)
+        results.tables["propensity_model"] = fitted[1]
         results.table_specs["propensity_model"] = {"count_columns": ["n"]}
         results.tables["overlap"] = balance.overlap_diagnostics(ps, frame["phb"], weights)
         results.table_specs["overlap"] = {"count_columns": ["n"]}
@@ -291,6 +275,7 @@ def _subgroup_rows(frame, plan, covs, results, base, fu):
 
 
 def _meta(results, cohort, plan, clock, command, frame):
+    from .report.writer import package_versions
     results.meta.update({
         "inputs": dict(cohort.hashes), "files": dict(cohort.files), "plan": plan_to_dict(plan),
         "seed": plan.seed, "timings": clock.timings, "command": command, "versions": package_versions(),

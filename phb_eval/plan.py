@@ -5,6 +5,8 @@ merged over those defaults, so a plan need only state what it changes.
 """
 from __future__ import annotations
 
+import copy
+
 from pathlib import Path
 from typing import Literal, Optional
 
@@ -192,10 +194,11 @@ def default_plan_path() -> Path:
     return ANALYSES_DIR / "default.yaml"
 
 
-def _merge(base: dict, over: dict) -> dict:
-    out = dict(base)
-    for k, v in over.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+def merge_dicts(base: dict, over: dict | None) -> dict:
+    """``over`` laid on ``base`` key by key, recursing into nested mappings; neither input is modified."""
+    out = copy.deepcopy(base)
+    for k, v in (over or {}).items():
+        out[k] = merge_dicts(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
     return out
 
 
@@ -242,10 +245,10 @@ def load_plan(path: str | Path | None = None, overrides: dict | None = None) -> 
     doc = _read_yaml(default_plan_path())
     source = "default.yaml"
     if path is not None:
-        doc = _merge(doc, _read_yaml(Path(path)))
+        doc = merge_dicts(doc, _read_yaml(Path(path)))
         source = str(path)
     if overrides:
-        doc = _merge(doc, overrides)
+        doc = merge_dicts(doc, overrides)
     return plan_from_dict(doc, source)
 
 

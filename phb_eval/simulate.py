@@ -46,7 +46,6 @@ Scoring for the truth uses ``phb_eval.instruments`` (raw sums, GHQ-12 scorings, 
 """
 from __future__ import annotations
 
-import copy
 import io
 import json
 import os
@@ -67,6 +66,7 @@ from .instruments.ascot import ascot_raw, load_weights
 from .instruments.carer import GOOD_HEALTH_CODES
 from .instruments.eq5d import eq5d_index, load_value_set
 from .instruments.ghq12 import caseness, ghq12_score
+from .plan import merge_dicts
 
 __all__ = ["SimulatedPilot", "simulate_pilot", "write_simulation", "DEFAULT_PARAMETERS", "FORMATS"]
 
@@ -196,13 +196,6 @@ class SimulatedPilot:
 
 
 # ---- small pieces -----------------------------------------------------------------------------------
-def _merge(base: dict, over: dict) -> dict:
-    out = copy.deepcopy(base)
-    for k, v in (over or {}).items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
-    return out
-
-
 def _z(x: np.ndarray) -> np.ndarray:
     sd = x.std()
     return (x - x.mean()) / (sd if sd > 0 else 1.0)
@@ -313,7 +306,7 @@ def simulate_pilot(n_phb: int = 1171, n_control: int = 1064, sites: int = 20, se
         raise PhbEvalError(f"simulate: seed must be a whole number of 0 or more, got {seed!r}")
     if eq5d_version not in ("3L", "5L"):
         raise PhbEvalError(f"simulate: eq5d_version must be '3L' or '5L', got {eq5d_version!r}")
-    P = _merge(DEFAULT_PARAMETERS, parameters or {})
+    P = merge_dicts(DEFAULT_PARAMETERS, parameters)
     streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(6)]
     r_pop, r_base, r_fu, r_miss, r_svc, r_ev = streams
     n = int(n_phb) + int(n_control)

@@ -149,3 +149,9 @@ def test_propensity_errors(data):
         balance.propensity_scores(data, ["age", "nope"])
     with pytest.raises(EstimationError, match="not observed for anyone"):
         balance.baseline_table(data.assign(y_t0=np.where(data.phb == 1, np.nan, data.y_t0)), ["y_t0"])
+
+
+def test_one_fit_gives_the_same_scores_and_coefficients(data):
+    scores, model = balance.propensity(data, PS_COVS)
+    pd.testing.assert_series_equal(scores, balance.propensity_scores(data, PS_COVS))
+    pd.testing.assert_frame_equal(model, balance.propensity_model(data, PS_COVS))

@@ -57,7 +57,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
-import hashlib
 import json
 import math
 import os
@@ -73,6 +72,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import PhbEvalError
+from ..io import sha256_file
 from ..plan import Plan, plan_to_dict
 from .figures import DPI, figure_png, standard_figures
 from .html import render_html, render_markdown
@@ -97,14 +97,6 @@ class PrivacyError(RuntimeError):
 
 
 # ------------------------------------------------------------------------------------------ small pieces
-def sha256_file(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def package_versions(known: dict | None = None) -> dict:
     """Versions of python, phb-eval and the numerical packages (``known`` entries are kept)."""
     from .. import __version__
