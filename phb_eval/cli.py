@@ -214,11 +214,9 @@ def _plan_dir(plan_path):
 
 
 def _check_out(out_dir, force):
-    """Refuse an existing non-empty output folder before any work is done (the writer checks again)."""
-    out = Path(out_dir)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
-        raise PhbEvalError(f"{out} already exists and is not empty. Fix: choose another --out, or add --force "
-                           "to replace it")
+    """Refuse an existing output before any work is done (the writer checks again when it writes)."""
+    from .report.writer import check_target
+    check_target(Path(out_dir).expanduser().absolute(), force)
 
 
 def _write(results, out_dir, plan, formats, force, no_disclosure, quiet):

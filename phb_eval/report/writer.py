@@ -78,7 +78,7 @@ from .figures import DPI, figure_png, standard_figures
 from .html import render_html, render_markdown
 
 __all__ = ["write_outputs", "publish_tables", "check_privacy", "redact_ids", "PrivacyError", "sheet_names",
-           "table_file_names", "to_jsonable", "package_versions", "sha256_file", "FORMATS", "VERSIONED",
+           "table_file_names", "to_jsonable", "package_versions", "sha256_file", "check_target", "FORMATS", "VERSIONED",
            "DEFAULT_SPECS"]
 
 FORMATS = ("html", "md")
@@ -309,7 +309,8 @@ def redact_ids(texts, ids) -> list[str]:
 
 
 # --------------------------------------------------------------------------------------- the writer
-def _check_target(out: Path, force: bool) -> None:
+def check_target(out: Path, force: bool) -> None:
+    """Refuse a file, or a non-empty folder without ``force`` (the CLI calls it before any work)."""
     if out.exists() and not out.is_dir():
         raise PhbEvalError(f"{out}: exists and is a file, not a folder; nothing was written. "
                            "Fix: give --out a folder path")
@@ -373,7 +374,7 @@ def write_outputs(results, out_dir, *, plan: Plan, formats=("html",), force: boo
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
         raise PhbEvalError(f"report format(s) {unknown} are not known. Fix: use --format with one of {list(FORMATS)}")
-    _check_target(out, force)
+    check_target(out, force)
 
     ids = _ids(results, participant_ids)
     published, info = publish_tables(results, plan, disclosure)
