@@ -1,7 +1,10 @@
 """The phb-eval command line: parses arguments, loads the plan, calls the library. No statistics here."""
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -213,15 +216,30 @@ def _plan_dir(plan_path):
     return Path(plan_path).parent if plan_path else None
 
 
-def _check_out(out_dir, force):
-    """Refuse an existing output before any work is done (the writer checks again when it writes)."""
-    from .report.writer import check_target
-    check_target(Path(out_dir).expanduser().absolute(), force)
+def _plan_inputs(plan, plan_path) -> list:
+    """The plan file and every file it names (weights resolve against the plan's folder, costs the current one)."""
+    from .instruments import _resolve
+    named = [_resolve(p, _plan_dir(plan_path)) for p in
+             (plan.instruments.ascot_weights, plan.instruments.carer_ascot_weights) if p]
+    named += [Path(p) for p in (plan.costs.unit_costs, plan.costs.inflation_index) if p]
+    return ([plan_path] if plan_path else []) + [str(p) for p in named]
 
 
-def _write(results, out_dir, plan, formats, force, no_disclosure, quiet):
+@contextlib.contextmanager
+def _check_out(out_dir, force, inputs=()):
+    """Before any work: the output rules (no input overwritten, --force only over our folder, room to write),
+    and this run's lock on the folder until the block ends (the writer checks again when it writes)."""
+    from .report import outdir
+    out = Path(out_dir).expanduser().absolute()
+    with outdir.output_lock(out):
+        outdir.prepare_target(out, force, [str(p) for p in inputs if p])
+        yield
+
+
+def _write(results, out_dir, plan, formats, force, no_disclosure, quiet, inputs=()):
     from .report.writer import write_outputs
-    path = write_outputs(results, out_dir, plan=plan, formats=formats, force=force, disclosure=not no_disclosure)
+    path = write_outputs(results, out_dir, plan=plan, formats=formats, force=force, disclosure=not no_disclosure,
+                         inputs=inputs)
     n_skipped = len(results.skipped)
     click.echo(f"report: {path / 'report.html'}")
     _echo_err(f"{len(results.estimates)} result rows, {len(results.warnings)} warning(s), "
@@ -235,10 +253,27 @@ def _analyse(run, files, plan_path, seed, out_dir, formats, force, no_disclosure
     configure(quiet=quiet)
     fmts = _formats(formats)
     plan = _load_plan(plan_path, seed)
-    _check_out(out_dir, force)
-    cohort = _load_cohort(*files, plan)
-    results = run(cohort, plan, command=sys.argv, base_dir=_plan_dir(plan_path), quiet=quiet, **options)
-    _write(results, out_dir, plan, fmts, force, no_disclosure, quiet)
+    inputs = [*files, *_plan_inputs(plan, plan_path)]
+    with _check_out(out_dir, force, inputs):
+        cohort = _load_cohort(*files, plan)
+        results = run(cohort, plan, command=sys.argv, base_dir=_plan_dir(plan_path), quiet=quiet, **options)
+        _write(results, out_dir, plan, fmts, force, no_disclosure, quiet, inputs)
+
+
+def _check_score_target(target: Path, force: bool, inputs) -> None:
+    """score writes one file: never an input, never an existing file without --force, somewhere writable."""
+    from .report.outdir import check_room
+    real = Path(target).expanduser().resolve()
+    for given in inputs:
+        if given and Path(given).expanduser().resolve() == real:
+            raise PhbEvalError(f"--out {target} is the input file {given}; inputs are never overwritten. "
+                               "Fix: choose another name")
+    if target.is_dir():
+        raise PhbEvalError(f"--out {target} is a folder; score writes one file. Fix: give a file name such as "
+                           f"{target / 'scored.csv'}")
+    if target.exists() and not force:
+        raise PhbEvalError(f"{target} already exists. Fix: choose another --out, or add --force to replace it")
+    check_room(target)
 
 
 @cli.command(context_settings=CONTEXT)
@@ -266,16 +301,17 @@ def score(data, treatment_path, control_path, events_path, plan_path, out_file, 
     target = Path(out_file)
     if not target.suffix:  # same format as the input unless --out names one
         target = target.with_suffix(Path(data or treatment_path).suffix.lower())
-    inputs = {Path(p).resolve() for p in (data, treatment_path, control_path) if p}
-    if target.resolve() in inputs:
-        raise PhbEvalError(f"--out {target} is an input file; inputs are never overwritten. Fix: choose another name")
-    if target.exists() and not force:
-        raise PhbEvalError(f"{target} already exists. Fix: choose another --out, or add --force to replace it")
+    _check_score_target(target, force, [data, treatment_path, control_path, events_path,
+                                        *_plan_inputs(plan, plan_path)])
     cohort = _load_cohort(data, treatment_path, control_path, events_path, plan)
     for problem in ensure_valid(cohort, plan):
         _echo_err(f"warning: {problem}", quiet)
     scored = score_all(cohort.frame, plan, base_dir=_plan_dir(plan_path))
-    write_table(scored.frame, target)
+    try:
+        write_table(scored.frame, target)
+    except OSError as exc:
+        from .report.outdir import system_error
+        raise system_error(exc, target, "writing the scored file") from None
     for text in scored.warnings:
         _echo_err(f"warning: {text}", quiet)
     for text in scored.notes:
@@ -353,19 +389,20 @@ def budget_impact(plan_path, results_dir, demo, out_dir, formats, no_disclosure,
     configure(quiet=quiet)
     fmts = _formats(formats)
     plan = _load_plan(plan_path, seed)
-    _check_out(out_dir, force)
     if demo and results_dir:
         raise PhbEvalError("--demo runs on a simulated pilot and cannot be combined with --from-results. "
                            "Fix: drop one of them")
-    if demo:
-        results = _demo_compare(plan, None, quiet, seed=2012, subgroups=False)
-        bi = pipeline.demo_budget_impact(plan, results)
-    elif results_dir:
-        bi = run_budget_impact(plan, results_dir=results_dir)
-    else:
-        bi = run_budget_impact(plan)
-    bi.meta.setdefault("command", sys.argv)
-    _write(bi, out_dir, plan, fmts, force, no_disclosure, quiet)
+    inputs = [results_dir, *_plan_inputs(plan, plan_path)]
+    with _check_out(out_dir, force, inputs):
+        if demo:
+            results = _demo_compare(plan, None, quiet, seed=2012, subgroups=False)
+            bi = pipeline.demo_budget_impact(plan, results)
+        elif results_dir:
+            bi = run_budget_impact(plan, results_dir=results_dir)
+        else:
+            bi = run_budget_impact(plan)
+        bi.meta.setdefault("command", sys.argv)
+        _write(bi, out_dir, plan, fmts, force, no_disclosure, quiet, inputs)
 
 
 def _demo_compare(plan, plan_path, quiet, *, seed, subgroups):
@@ -410,14 +447,35 @@ def demo(out_dir, seed, plan_path, force, quiet):
     from .progress import configure
     configure(quiet=quiet)
     plan = _load_plan(plan_path)
-    _check_out(out_dir, force)
-    results = _demo_compare(plan, plan_path, quiet, seed=seed, subgroups=True)
-    results = pipeline.merge(results, pipeline.demo_budget_impact(plan, results))
-    _write(results, out_dir, plan, ("html", "md"), force, False, quiet)
+    inputs = _plan_inputs(plan, plan_path)
+    with _check_out(out_dir, force, inputs):
+        results = _demo_compare(plan, plan_path, quiet, seed=seed, subgroups=True)
+        results = pipeline.merge(results, pipeline.demo_budget_impact(plan, results))
+        _write(results, out_dir, plan, ("html", "md"), force, False, quiet, inputs)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so every ``finally`` and clean-up runs (partial output removed)."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
+SYSTEM_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ENAMETOOLONG,
+                 errno.ENOTDIR, errno.ELOOP}
 
 
 def main(argv=None):
-    """Entry point: user mistakes print one message and exit 2; bugs exit 1 with a request to report."""
+    """Entry point: user mistakes print one message and exit 2; bugs exit 1 with a request to report.
+
+    SIGTERM is handled like Ctrl-C: partial output is removed and one sentence says so (exit 143; 130 for
+    Ctrl-C). A system error that reaches here (permissions, disk full, long names) is a sentence, exit 2.
+    """
+    try:
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread: leave signals alone
+        previous = None
     try:
         rc = cli.main(args=argv, prog_name="phb-eval", standalone_mode=False)
     except PhbEvalError as exc:
@@ -431,14 +489,33 @@ def main(argv=None):
         sys.exit(exc.exit_code)
     except SystemExit:
         raise
+    except Terminated:
+        click.echo("stopped (SIGTERM): the run was ended before it finished; partial output was removed and "
+                   "nothing was written. Fix: run the command again", err=True)
+        sys.exit(143)
     except KeyboardInterrupt:
+        click.echo("interrupted: partial output was removed and nothing was written", err=True)
         sys.exit(130)
+    except OSError as exc:
+        if exc.errno not in SYSTEM_ERRNOS:
+            raise_bug()
+        from .report.outdir import system_error
+        click.echo(f"error: {system_error(exc, exc.filename or '.', 'reading or writing a file')}", err=True)
+        sys.exit(2)
     except Exception:
-        traceback.print_exc()
-        click.echo("phb-eval hit an internal error (a bug, not a problem with your data). "
-                   "Please report it with the command you ran and the traceback above.", err=True)
-        sys.exit(1)
+        raise_bug()
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     sys.exit(rc if isinstance(rc, int) else 0)
+
+
+def raise_bug():
+    """Print the traceback of the exception being handled and exit 1: a bug in phb-eval."""
+    traceback.print_exc()
+    click.echo("phb-eval hit an internal error (a bug, not a problem with your data). "
+               "Please report it with the command you ran and the traceback above.", err=True)
+    sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import statsmodels.api as sm
 
 from .contract import OPTIONAL_SERVICES, SERVICES
 from .errors import DataError, EstimationError, PhbEvalError, describe
+from .files import check_settings_file
 from .results import estimate_row, rows_frame, t_interval
 from .service_use import design_matrix
 
@@ -30,6 +31,7 @@ UNIT_COST_COLUMNS = ["item", "unit", "cost_gbp", "price_year", "source"]
 YEAR_RE = re.compile(r"^(\d{4})/(\d{2})$")
 # results outcome name -> analysis-frame column
 COST_OUTCOMES = {"total_cost": "cost_total", "direct_cost": "cost_direct", "indirect_cost": "cost_indirect"}
+UNREADABLE = (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError)  # not a CSV text table
 GIVEN_COST = "indirect_cost_given"   # events route: sum of per-event cost_gbp, per window (see events.py)
 
 
@@ -58,10 +60,13 @@ def load_inflation_index(path=None) -> list[pd.DataFrame]:
     tables = []
     for p in paths:
         try:
-            t = pd.read_csv(p)
+            t = pd.read_csv(check_settings_file(p, "inflation index file (plan costs.inflation_index)"))
         except FileNotFoundError:
             raise DataError(f"{p}: inflation index file not found. Fix: give an existing CSV with columns "
                             "year and pct_change (or index)") from None
+        except UNREADABLE as exc:
+            raise DataError(f"{p}: the inflation index file is not a readable CSV table ({type(exc).__name__}). "
+                            "Fix: give a CSV text file with columns year and pct_change (or index)") from None
         if "year" not in t.columns or not ({"pct_change", "index"} & set(t.columns)):
             raise DataError(describe(file=p, rule="an inflation table needs a 'year' column and 'pct_change' "
                                                   "(annual % change into that year) and/or 'index' (level)",
@@ -158,11 +163,14 @@ def load_unit_costs(path=None, price_year: str = "2024/25", inflation_index=None
     missing years; using it in ``person_costs`` is then an error (unused items do no harm).
     """
     file = Path(path) if path is not None else DEFAULT_UNIT_COSTS
-    try:
-        table = pd.read_csv(file, dtype=str)  # values shown to the user exactly as written
+    try:  # values shown to the user exactly as written
+        table = pd.read_csv(check_settings_file(file, "unit-cost file (plan costs.unit_costs)"), dtype=str)
     except FileNotFoundError:
         raise DataError(f"{file}: unit-cost file not found. Fix: give a CSV with columns "
                         f"{', '.join(UNIT_COST_COLUMNS)}") from None
+    except UNREADABLE as exc:
+        raise DataError(f"{file}: the unit-cost file is not a readable CSV table ({type(exc).__name__}). "
+                        f"Fix: give a CSV text file with columns {', '.join(UNIT_COST_COLUMNS)}") from None
     missing = [c for c in UNIT_COST_COLUMNS if c not in table.columns]
     if missing:
         raise DataError(describe(file=file, column=missing[0], rule=f"the unit-cost table lacks {missing}",

@@ -2,6 +2,10 @@
 
 A plan is YAML. ``load_plan(None)`` gives the defaults in ``analyses/default.yaml``; a user plan is
 merged over those defaults, so a plan need only state what it changes.
+
+A plan is bounded: at most 1 MB, no YAML anchors or aliases (an alias bomb cannot exhaust memory), no
+setting given twice, and the settings that set an amount of work are range-checked (CEAC grid at most
+10,000 points, bootstrap at most 100,000 draws, at most 200 imputations).
 """
 from __future__ import annotations
 
@@ -14,10 +18,38 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import PlanError
+from .files import MAX_PLAN_BYTES, check_settings_file
 
 __all__ = ["Plan", "load_plan", "default_plan_path", "plan_to_dict", "ANALYSES_DIR"]
 
 ANALYSES_DIR = Path(__file__).parent / "analyses"
+MAX_CEAC_POINTS = 10_000
+
+
+class _RefusedYaml(yaml.MarkedYAMLError):
+    """YAML that parses but a plan may not use (anchors, aliases, a key given twice)."""
+
+
+class _PlanLoader(yaml.SafeLoader):
+    """Safe YAML that refuses anchors and aliases (an alias bomb) and a key given twice in one mapping."""
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise _RefusedYaml(problem="YAML anchors and aliases (&name, *name) are not allowed in a plan; "
+                                               "write each setting out", problem_mark=event.start_mark)
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise _RefusedYaml(
+                    problem=f"the setting {key!r} is given twice (first on line {seen[key] + 1}); keep one",
+                    problem_mark=key_node.start_mark)
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
 
 
 class _Strict(BaseModel):
@@ -62,7 +94,7 @@ class InstrumentSettings(_Strict):
 
 
 class ImputationSettings(_Strict):
-    m: int = Field(20, ge=2, le=500)
+    m: int = Field(20, ge=2, le=200)
     iterations: int = Field(10, ge=1, le=200)
     method: Literal["pmm", "norm"] = "pmm"
     donors: int = Field(5, ge=1, le=50)
@@ -120,6 +152,14 @@ class CeaSettings(_Strict):
     ceac_step: float = Field(1000.0, gt=0)
     strata: list[str] = Field(default_factory=lambda: ["all", "budget_band", "implementation_model",
                                                        "budget_band:implementation_model", "condition", "deployment"])
+
+    @model_validator(mode="after")
+    def _grid_bounded(self):
+        points = self.ceac_max / self.ceac_step
+        if points > MAX_CEAC_POINTS:
+            raise ValueError(f"ceac_max / ceac_step gives {points:,.0f} CEAC points, more than {MAX_CEAC_POINTS:,}; "
+                             "raise ceac_step or lower ceac_max")
+        return self
 
 
 class SubgroupSettings(_Strict):
@@ -204,16 +244,19 @@ def merge_dicts(base: dict, over: dict | None) -> dict:
 
 def _read_yaml(path: Path) -> dict:
     try:
+        check_settings_file(path, "plan file", MAX_PLAN_BYTES)
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise PlanError(f"{path}: plan file not found. Fix: give an existing YAML file, or run 'phb-eval init plan.yaml'") from None
     except (UnicodeDecodeError, IsADirectoryError):
         raise PlanError(f"{path}: not a readable YAML text file. Fix: give a plan written by 'phb-eval init'") from None
     try:
-        doc = yaml.safe_load(text)
+        doc = yaml.load(text, Loader=_PlanLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
+        if isinstance(exc, _RefusedYaml):
+            raise PlanError(f"{path}:{where}: {exc.problem}") from None
         raise PlanError(f"{path}:{where}: not valid YAML ({getattr(exc, 'problem', exc)}). Fix: check indentation and colons") from None
     if doc is None:
         return {}

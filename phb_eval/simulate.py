@@ -829,7 +829,8 @@ def write_simulation(sim: SimulatedPilot, out_dir, fmt: str = "csv", force: bool
     sim : the result of ``simulate_pilot``.
     out_dir : folder to write into (created if needed).
     fmt : ``"csv"``, ``"parquet"`` or ``"xlsx"`` for the cohort table.
-    force : overwrite files that already exist.
+    force : overwrite files that already exist — only in a folder whose truth.json this function wrote
+        (a real cohort.csv beside no simulated truth is never replaced).
 
     Returns
     -------
@@ -837,8 +838,8 @@ def write_simulation(sim: SimulatedPilot, out_dir, fmt: str = "csv", force: bool
 
     Raises
     ------
-    PhbEvalError : unknown format, or a file to be written exists and ``force`` is False (nothing is
-        written then).
+    PhbEvalError : unknown format, or a file to be written exists and ``force`` is False or the folder
+        was not written by this function (nothing is written then); the folder cannot be written.
 
     Notes
     -----
@@ -859,10 +860,28 @@ def write_simulation(sim: SimulatedPilot, out_dir, fmt: str = "csv", force: bool
         if path.exists() and not force:
             raise PhbEvalError(f"{path}: the file already exists and was not overwritten. "
                                "Fix: choose another folder, or use --force (force=True) to replace it")
-    out.mkdir(parents=True, exist_ok=True)
-    writers = {"csv": _csv_bytes, "parquet": _parquet_bytes, "xlsx": _xlsx_bytes}
-    _atomic_write(targets["cohort"], writers[fmt](sim.cohort))
-    if "events" in targets:
-        _atomic_write(targets["events"], _csv_bytes(sim.events))
-    _atomic_write(targets["truth"], (json.dumps(sim.truth, indent=2) + "\n").encode("utf-8"))
+    existing = [p for p in targets.values() if p.exists()]
+    if existing and not _simulated_here(out):
+        raise PhbEvalError(f"{existing[0]}: --force replaces only files 'phb-eval simulate' wrote, and {out} has no "
+                           "truth.json from it; nothing was overwritten. Fix: choose a new folder for --out")
+    from .report.outdir import check_room, system_error
+    check_room(out / "cohort")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        writers = {"csv": _csv_bytes, "parquet": _parquet_bytes, "xlsx": _xlsx_bytes}
+        _atomic_write(targets["cohort"], writers[fmt](sim.cohort))
+        if "events" in targets:
+            _atomic_write(targets["events"], _csv_bytes(sim.events))
+        _atomic_write(targets["truth"], (json.dumps(sim.truth, indent=2) + "\n").encode("utf-8"))
+    except OSError as exc:
+        raise system_error(exc, out, "writing the simulated cohort") from None
     return dict(sorted(targets.items()))
+
+
+def _simulated_here(out: Path) -> bool:
+    """Whether ``out`` holds a truth.json written by ``write_simulation`` (so --force may replace its files)."""
+    try:
+        truth = json.loads((out / "truth.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(truth, dict) and truth.get("generator") == "phb_eval.simulate.simulate_pilot"

@@ -147,8 +147,12 @@ def test_no_overwrite_without_force(tmp_path, pilot):
     with pytest.raises(PhbEvalError, match="cohort.csv"):  # one existing file is enough to refuse
         write_simulation(pilot, tmp_path, fmt="csv")
     assert not (tmp_path / "truth.json").exists()
-    write_simulation(pilot, tmp_path, fmt="csv", force=True)
-    assert sha(paths["cohort"]) != before
+    with pytest.raises(PhbEvalError, match="truth.json"):  # no simulated truth beside it: maybe real data, kept
+        write_simulation(pilot, tmp_path, fmt="csv", force=True)
+    assert sha(paths["cohort"]) == before
+    write_simulation(small, tmp_path / "sim", fmt="csv")
+    write_simulation(pilot, tmp_path / "sim", fmt="csv", force=True)
+    assert sha(tmp_path / "sim" / "cohort.csv") != before
     with pytest.raises(PhbEvalError, match="format"):
         write_simulation(pilot, tmp_path / "x", fmt="sav")
 

@@ -16,6 +16,7 @@ import yaml
 
 from ..contract import ITEM_RANGES, ITEMS
 from ..errors import DataError
+from ..files import check_settings_file
 from .common import (CONFIG_DIR, Part, has_any, item_matrix, missing_reason, numeric_column, reconcile,
                      warn_absent_items)
 
@@ -92,7 +93,7 @@ def load_weights(path, instrument: str = "ascot") -> AscotWeights:
         raise ValueError(f"instrument must be one of {sorted(OUTPUT_NAMES)}, got {instrument!r}")
     checks = weights_checks(instrument)
     names = domains(instrument)
-    path = Path(path)
+    path = check_settings_file(Path(path), f"weights file (plan {OUTPUT_NAMES[instrument][3]})")
     try:
         raw = pd.read_csv(path, comment="#", dtype=str, skipinitialspace=True)
     except FileNotFoundError:

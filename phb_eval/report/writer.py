@@ -10,9 +10,13 @@ Layout of ``out_dir`` (see data-contract.md → Results)::
     manifest.json         what is needed to repeat the run (below)
 
 Everything is built in a hidden sibling folder (same file system) and renamed into place only when
-complete. An existing non-empty ``out_dir`` is refused unless ``force``; with ``force`` the old folder is
-moved aside, the new one moved in, then the old one deleted — a failure at any point leaves either the
-old folder or the new one, never a half report, and no temporary folders behind.
+complete. An existing non-empty ``out_dir`` is refused unless ``force``, and ``force`` replaces only a
+folder phb-eval wrote; ``out_dir`` never is, holds or contains an input (rules in ``outdir.py``). With
+``force`` the old folder is moved aside, the new one moved in, then the old one deleted — a failure at any
+point leaves either the old folder or the new one, never a half report, and no temporary folders behind.
+One run at a time writes a folder (a lock file beside it); a system error (permissions, disk full, long
+names) is a ``PhbEvalError`` naming the path and the fix. Text cells in CSV and xlsx are made
+spreadsheet-safe (``cells.py``) and xlsx cells are never formulas.
 
 ``Results.meta`` keys read here (all optional; set by the pipeline)
 --------------------------------------------------------------------
@@ -64,7 +68,6 @@ import platform
 import re
 import shutil
 import time
-import uuid
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -74,6 +77,8 @@ import pandas as pd
 from ..errors import PhbEvalError
 from ..io import sha256_file
 from ..plan import Plan, plan_to_dict
+from . import outdir
+from .cells import neutralise
 from .figures import DPI, figure_png, standard_figures
 from .html import render_html, render_markdown
 
@@ -309,19 +314,13 @@ def redact_ids(texts, ids) -> list[str]:
 
 
 # --------------------------------------------------------------------------------------- the writer
-def check_target(out: Path, force: bool) -> None:
-    """Refuse a file, or a non-empty folder without ``force`` (the CLI calls it before any work)."""
-    if out.exists() and not out.is_dir():
-        raise PhbEvalError(f"{out}: exists and is a file, not a folder; nothing was written. "
-                           "Fix: give --out a folder path")
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise PhbEvalError(f"{out}: the output folder already exists and is not empty; nothing was written. "
-                           "Fix: choose a new --out folder, or add --force to replace it")
+check_target = outdir.check_target  # the CLI calls it before any work; rules in outdir.py
 
 
 def _write_tables(tables: dict, specs: dict, tmp: Path) -> tuple[dict, dict]:
     (tmp / "tables").mkdir()
     files = table_file_names(tables)
+    tables = {name: neutralise(frame) for name, frame in tables.items()}
     for name, frame in tables.items():
         frame.to_csv(tmp / "tables" / f"{files[name]}.csv", index=False, encoding="utf-8")
     in_book = [n for n in tables if (specs.get(n) or {}).get("xlsx", True)
@@ -330,6 +329,10 @@ def _write_tables(tables: dict, specs: dict, tmp: Path) -> tuple[dict, dict]:
     with pd.ExcelWriter(tmp / "tables.xlsx", engine="openpyxl") as book:
         for name in in_book:
             tables[name].to_excel(book, sheet_name=sheets[name], index=False)
+            for row in book.sheets[sheets[name]].iter_rows():
+                for cell in row:
+                    if cell.data_type == "f":  # openpyxl reads text starting '=' as a formula: keep it text
+                        cell.data_type = "s"
     return files, sheets
 
 
@@ -341,7 +344,7 @@ def _move_into_place(tmp: Path, out: Path) -> None:
         out.rmdir()
         os.replace(tmp, out)
         return
-    old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:10]}"
+    old = outdir.old_name(out)
     os.replace(out, old)
     try:
         os.replace(tmp, out)
@@ -351,8 +354,15 @@ def _move_into_place(tmp: Path, out: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def _input_paths(results, inputs) -> list:
+    """Every input the run read: the caller's list plus the files named in ``results.meta``."""
+    given = list(inputs or ())
+    given += list((results.meta.get("files") or {}).values()) + list(results.meta.get("inputs") or {})
+    return [p for p in dict.fromkeys(map(str, given)) if p]
+
+
 def write_outputs(results, out_dir, *, plan: Plan, formats=("html",), force: bool = False,
-                  disclosure: bool = True, participant_ids=None) -> Path:
+                  disclosure: bool = True, participant_ids=None, inputs=()) -> Path:
     """Write every output of a run into ``out_dir`` atomically; returns the folder's path.
 
     Parameters
@@ -363,10 +373,14 @@ def write_outputs(results, out_dir, *, plan: Plan, formats=("html",), force: boo
     formats : report formats, any of ``"html"`` and ``"md"`` (HTML is always written).
     disclosure : ``False`` turns small-number suppression off (``--no-disclosure``); stated in the report.
     participant_ids : input ids for the privacy guard (also read from ``results.meta["participant_ids"]``).
+    inputs : paths of every input file or folder (the plan, weights, unit costs ...); ``out_dir`` may not
+        be, hold or contain one. The files in ``results.meta["files"]`` and ``["inputs"]`` are added.
 
     Raises
     ------
-    PhbEvalError : the folder exists and is not empty (without ``force``), or is a file; unknown format.
+    PhbEvalError : the folder exists and is not empty (without ``force``), is not one phb-eval wrote (with
+        ``force``), is or holds an input, is a file, is being written by another run, cannot be written or
+        has no room; a system error while writing; unknown format.
     PrivacyError : a published table could identify a participant (a bug).
     """
     started = time.perf_counter()
@@ -374,8 +388,12 @@ def write_outputs(results, out_dir, *, plan: Plan, formats=("html",), force: boo
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
         raise PhbEvalError(f"report format(s) {unknown} are not known. Fix: use --format with one of {list(FORMATS)}")
-    check_target(out, force)
+    with outdir.output_lock(out):
+        outdir.prepare_target(out, force, _input_paths(results, inputs))
+        return _write_locked(results, out, plan, formats, disclosure, participant_ids, started)
 
+
+def _write_locked(results, out, plan, formats, disclosure, participant_ids, started) -> Path:
     ids = _ids(results, participant_ids)
     published, info = publish_tables(results, plan, disclosure)
     meta_in = {k: v for k, v in results.meta.items() if k not in PRIVATE_META}
@@ -395,9 +413,12 @@ def write_outputs(results, out_dir, *, plan: Plan, formats=("html",), force: boo
     shown = dataclasses.replace(results, estimates=published["estimates"], tables=pub_tables, warnings=warnings,
                                 skipped=skipped, meta=meta)
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:10]}"
-    tmp.mkdir()
+    tmp = outdir.partial_name(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp.mkdir()
+    except OSError as exc:
+        raise outdir.system_error(exc, out) from None
     try:
         _dump_json({"meta": {k: v for k, v in meta.items() if k != "plan"} | {"plan": meta["plan"]},
                     "estimates": published["estimates"].to_dict("records")}, tmp / "results.json")
@@ -419,7 +440,7 @@ def write_outputs(results, out_dir, *, plan: Plan, formats=("html",), force: boo
         timings = {**(meta_in.get("timings") or {}), "write_outputs": round(time.perf_counter() - started, 3)}
         outputs = {p.relative_to(tmp).as_posix(): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
         manifest = {
-            "phb_eval_version": __version__, "created": now, "command": meta_in.get("command"),
+            **outdir.MARKER, "phb_eval_version": __version__, "created": now, "command": meta_in.get("command"),
             "inputs": meta_in.get("inputs", {}), "plan": meta["plan"], "seed": meta["seed"],
             "versions": meta["versions"], "timings": timings, "disclosure": meta["disclosure"],
             "tables": {n: f"tables/{f}.csv" for n, f in files.items()}, "xlsx_sheets": sheets,
@@ -429,6 +450,9 @@ def write_outputs(results, out_dir, *, plan: Plan, formats=("html",), force: boo
         }
         _dump_json(manifest, tmp / "manifest.json")
         _move_into_place(tmp, out)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise outdir.system_error(exc, out) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -179,10 +179,10 @@ def test_an_empty_existing_folder_is_used(tmp_path):
 
 def test_force_replaces_the_old_folder(tmp_path):
     target = tmp_path / "run"
-    target.mkdir()
-    (target / "old.txt").write_text("earlier report")
+    write_outputs(_small(), target, plan=load_plan())
+    first = (target / "manifest.json").read_text()
     out = write_outputs(_small(), target, plan=load_plan(), force=True)
-    assert not (out / "old.txt").exists() and (out / "report.html").is_file()
+    assert (out / "report.html").is_file() and (out / "manifest.json").read_text() != first
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
 
 
@@ -195,14 +195,13 @@ def _broken_figure():
 
 def test_a_failure_mid_write_keeps_the_old_folder_and_leaves_no_litter(tmp_path):
     target = tmp_path / "run"
-    target.mkdir()
-    (target / "old.txt").write_text("earlier report")
+    write_outputs(_small(), target, plan=load_plan())
+    before = {p.relative_to(target): p.read_bytes() for p in target.rglob("*") if p.is_file()}
     res = _small()
     res.figures["broken"] = _broken_figure()
     with pytest.raises(ValueError):
         write_outputs(res, target, plan=load_plan(), force=True)
-    assert [p.name for p in target.iterdir()] == ["old.txt"]
-    assert (target / "old.txt").read_text() == "earlier report"
+    assert {p.relative_to(target): p.read_bytes() for p in target.rglob("*") if p.is_file()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
 
 
