@@ -481,21 +481,15 @@ def main(argv=None):
     except PhbEvalError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(130)
+    except click.exceptions.Abort as exc:  # click turns Ctrl-C (and our SIGTERM) into Abort
+        _stopped(exc.__cause__)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
     except SystemExit:
         raise
-    except Terminated:
-        click.echo("stopped (SIGTERM): the run was ended before it finished; partial output was removed and "
-                   "nothing was written. Fix: run the command again", err=True)
-        sys.exit(143)
-    except KeyboardInterrupt:
-        click.echo("interrupted: partial output was removed and nothing was written", err=True)
-        sys.exit(130)
+    except KeyboardInterrupt as exc:
+        _stopped(exc)
     except OSError as exc:
         if exc.errno not in SYSTEM_ERRNOS:
             raise_bug()
@@ -508,6 +502,16 @@ def main(argv=None):
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     sys.exit(rc if isinstance(rc, int) else 0)
+
+
+def _stopped(cause) -> None:
+    """Exit after SIGTERM (143) or Ctrl-C (130); the writer has already removed any partial folder."""
+    if isinstance(cause, Terminated):
+        click.echo("stopped (SIGTERM): the run was ended before it finished; partial output was removed and "
+                   "nothing was written. Fix: run the command again", err=True)
+        sys.exit(143)
+    click.echo("interrupted: partial output was removed and nothing was written", err=True)
+    sys.exit(130)
 
 
 def raise_bug():

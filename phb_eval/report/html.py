@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import math
+import re
 from pathlib import Path
 
 import jinja2
@@ -769,10 +770,15 @@ def build_context(results, plan: Plan, figures_png: dict, image_mode: str = "dat
     }
 
 
+def _md_safe(value) -> str:
+    """Text for report.md with HTML tags made inert (``<script>`` -> ``&lt;script>``); '<1000' stays as is."""
+    return re.sub(r"<(?=[A-Za-z/!?])", "&lt;", str(value))
+
+
 def _env(autoescape: bool) -> jinja2.Environment:
     return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=autoescape,
                               undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-                              keep_trailing_newline=True)
+                              keep_trailing_newline=True, finalize=None if autoescape else _md_safe)
 
 
 def render_html(results, plan: Plan, figures_png: dict, table_files: dict | None = None) -> str:

@@ -169,20 +169,25 @@ def _existing_ancestor(out: Path) -> Path:
         p = p.parent
 
 
-def check_room(out: Path) -> None:
-    """The folder can be made and written, its name fits the file system, and the disk has room."""
-    out = Path(out).expanduser().absolute()
-    base = _existing_ancestor(out)
+def _check_name(out: Path, base: Path) -> None:
+    """Refuse a name the file system cannot hold once we add our suffixes (``.partial-<pid>-…``)."""
     try:
         name_max = os.pathconf(base, "PC_NAME_MAX")
         path_max = os.pathconf(base, "PC_PATH_MAX")
     except (OSError, ValueError):
         name_max, path_max = 255, 4096
-    long_part = max(out.relative_to(base).parts, key=len)
+    long_part = max(out.relative_to(base).parts, key=len, default="")
     if len(out.name.encode()) + LONGEST_SUFFIX > name_max or len(long_part.encode()) > name_max \
             or len(str(out).encode()) + LONGEST_SUFFIX + 40 > path_max:
         raise PhbEvalError(f"{out}: the folder name is too long for this file system (at most "
                            f"{name_max - LONGEST_SUFFIX} characters for the last part). Fix: choose a shorter --out")
+
+
+def check_room(out: Path) -> None:
+    """The folder can be made and written, its name fits the file system, and the disk has room."""
+    out = Path(out).expanduser().absolute()
+    base = _existing_ancestor(out)
+    _check_name(out, base)
     try:
         fd, probe = tempfile.mkstemp(prefix=".phb-eval-probe-", dir=base)
         os.close(fd)
@@ -261,7 +266,7 @@ def output_lock(out: Path, note=_note):
     """
     out = Path(out).expanduser().absolute()
     lock = _lock_path(out)
-    _existing_ancestor(out)
+    _check_name(out, _existing_ancestor(out))
     try:
         lock.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
