@@ -252,3 +252,58 @@ def test_json_conversion_and_redaction():
                                                                "d": "2011-06-01T00:00:00"}
     assert redact_ids(["row 12: id PHB-0001 repeated (PHB-0001)."], ["PHB-0001", "12"]) == \
         ["row 12: id [participant id] repeated ([participant id])."]
+
+
+# ---- issue 18: output safety as a rule of the writer (the CLI tests are in tests/test_promises_output.py) --
+def test_writer_force_refuses_a_folder_it_did_not_write(tmp_path):
+    target = tmp_path / "run"
+    target.mkdir()
+    (target / "old.txt").write_text("someone's notes")
+    with pytest.raises(PhbEvalError, match="--force replaces only a folder phb-eval wrote"):
+        write_outputs(_small(), target, plan=load_plan(), force=True)
+    assert [p.name for p in target.iterdir()] == ["old.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no lock or partial folder left
+
+
+def test_writer_never_writes_into_an_input_folder(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "cohort.csv").write_text("participant_id\n")
+    res = _small()
+    res.meta["files"] = {"data": str(data / "cohort.csv")}  # the pipeline records its inputs here
+    for out in (data, tmp_path):
+        with pytest.raises(PhbEvalError, match="input file"):
+            write_outputs(res, out, plan=load_plan(), force=True)
+    with pytest.raises(PhbEvalError, match="overlaps the input folder"):
+        write_outputs(_small(), data / "inside", plan=load_plan(), inputs=[data])
+    assert [p.name for p in data.iterdir()] == ["cohort.csv"]
+
+
+def test_writer_cells_are_spreadsheet_safe_and_numbers_stay_numbers(tmp_path):
+    from phb_eval.report.cells import neutralise
+    res = _small()
+    res.tables["levels"] = pd.DataFrame({"level": ["=1+1", "+x", "-y", "@z", "\tq", "-0.5", "ok", None],
+                                         "mean": [-1.5, 2.0, -3.0, 0.0, 1.0, 1.0, 1.0, 1.0],
+                                         "=col": ["a"] * 8})
+    out = write_outputs(res, tmp_path / "run", plan=load_plan())
+    import csv
+    with (out / "tables" / "levels.csv").open(newline="", encoding="utf-8") as f:
+        header, *rows = list(csv.reader(f))
+    assert [r[0] for r in rows] == ["'=1+1", "'+x", "'-y", "'@z", "'\tq", "-0.5", "ok", ""]
+    assert [r[1] for r in rows][:3] == ["-1.5", "2.0", "-3.0"] and header[2] == "'=col"
+    ws = load_workbook(out / "tables.xlsx")["levels"]
+    assert all(c.data_type != "f" for row in ws.iter_rows() for c in row)
+    assert ws["B2"].value == -1.5 and ws["B2"].data_type == "n"
+    assert neutralise(pd.DataFrame({"x": pd.Categorical(["=a", "b"])}))["x"].tolist() == ["'=a", "b"]
+    assert neutralise(pd.DataFrame({"x": ["\rcmd", "1e-3", "-"]}))["x"].tolist() == ["'\rcmd", "1e-3", "'-"]
+
+
+def test_writer_removes_a_stale_lock_with_a_note(tmp_path, capsys):
+    import subprocess
+    import sys
+    dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True).stdout)
+    (tmp_path / ".run.phb-eval.lock").write_text(f"{dead}\n")
+    write_outputs(_small(), tmp_path / "run", plan=load_plan())
+    assert f"a lock left by a stopped run (pid {dead})" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
