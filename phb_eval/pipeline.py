@@ -89,12 +89,29 @@ def _present(frame: pd.DataFrame, outcome: str, wave: str) -> bool:
 
 
 def _covariates(frame: pd.DataFrame, plan: Plan, results: Results) -> list[str]:
-    covs = [c for c in plan.covariates if c in frame and frame[c].notna().any()]
-    absent = [c for c in plan.covariates if c not in covs]
+    """The plan's adjustment set as model terms, read once (PlanError for a term that cannot be used);
+    terms reading a column the data lack, or one never observed, are dropped with a warning."""
+    from .models.design import parse_terms, split_available
+    terms = parse_terms(plan.covariates, cluster=plan.cluster)
+    observed = [c for c in frame.columns if frame[c].notna().any()]
+    covs, absent = split_available(terms, observed)
     if absent:
-        results.warnings.append(f"covariate(s) {absent} named in the plan are not in the data; every model "
-                                f"adjusts for {covs or 'no covariates'} only")
-    return covs
+        results.warnings.append(f"covariate(s) {[t.text for t in absent]} named in the plan are not in the data; "
+                                f"every model adjusts for {[t.text for t in covs] or 'no covariates'} only")
+    incomplete = frame[_variables([t.text for t in covs], plan)].isna().any(axis=1) if covs else None
+    if incomplete is not None and incomplete.any():
+        how = ("left out of every model (plan: missing: complete_case)" if plan.missing == "complete_case" else
+               "left out of the complete-case models and imputed with the outcomes in ancova_mi")
+        results.meta.setdefault("notes", []).append(
+            f"covariates: {int(incomplete.sum())} of {len(frame)} people have a missing covariate; they are {how}")
+    results.meta.setdefault("notes", []).extend(plan.estimator_notes)
+    return [t.text for t in covs]
+
+
+def _variables(covs, plan: Plan) -> list[str]:
+    """The data columns the adjustment set reads (for tables, propensity and imputation models)."""
+    from .models.design import parse_terms, term_variables
+    return term_variables(parse_terms(covs, cluster=plan.cluster))
 
 
 def _balance(frame, plan, covs, results, base):
@@ -139,15 +156,37 @@ def _balance(frame, plan, covs, results, base):
 
 
 def _impute(frame, plan, covs, outcomes, rng, results, base, fu):
-    """m completed copies of the living cohort (carer outcomes only where there is a carer)."""
+    """m completed copies of the living cohort (carer outcomes only where there is a carer).
+
+    Missing covariates are imputed with each outcome in the chained equations: numeric ones as they are,
+    two-level text ones (sex) coded 0/1 so PMM keeps them to the observed levels. Text covariates with
+    more levels, and every covariate under ``missing: complete_case``, are complete cases (said in a warning).
+    """
     from .missing import impute_chained
     live = frame[frame.get("mortality", pd.Series(0, index=frame.index)).fillna(0) != 1]
-    predictors = [c for c in ["phb", plan.cluster, *covs] if c in live]
-    complete = live[predictors].notna().all(axis=1)
+    variables = [v for v in _variables(covs, plan) if v in live]
+    gaps = [v for v in variables if live[v].isna().any()]
+    coded, levels = {}, {}
+    for v in gaps if plan.missing == "impute" else []:
+        col = live[v]
+        if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+            coded[v] = v
+        elif col.dropna().nunique() == 2:
+            levels[v] = sorted(col.dropna().astype(str).unique())
+            coded[v] = f"__imp_{v}"
+    fixed = [c for c in ["phb", plan.cluster, *variables] if c in live and c not in coded]
+    complete = live[fixed].notna().all(axis=1)
     if (~complete).any():
+        left = [v for v in gaps if v not in coded]
         results.warnings.append(f"multiple imputation: {int((~complete).sum())} living people with a missing "
-                                f"covariate ({', '.join(covs)}) are left out of the imputed analyses")
-    live = live[complete]
+                                f"covariate ({', '.join(left)}) are left out of the imputed analyses")
+    live = live[complete].copy()
+    for v, lv in levels.items():
+        live[coded[v]] = live[v].astype(str).map({lv[0]: 0.0, lv[1]: 1.0}).where(live[v].notna())
+    if coded:
+        results.meta.setdefault("notes", []).append(
+            f"multiple imputation: missing values of the covariate(s) {', '.join(coded)} are imputed with the "
+            "outcomes in the chained equations")
     sets = {}
     carers = live[live["has_carer"].fillna(0) == 1] if "has_carer" in live else live.iloc[:0]
     for outcome in outcomes:
@@ -155,19 +194,41 @@ def _impute(frame, plan, covs, outcomes, rng, results, base, fu):
         columns = [f"{outcome}_{w}" for w in (base, fu) if f"{outcome}_{w}" in rows]
         if len(rows) < 20 or not columns:
             continue
+        todo = [c for c in coded.values() if rows[c].isna().any() and c not in columns]
         # one imputation model per outcome (its own baseline and follow-up): near-duplicate scores of the
         # same instrument (ascot_raw, scrqol) in one chained model stall the chains at their start values
-        sets[outcome] = _try(results, f"multiple imputation ({outcome})", impute_chained, rows, columns,
-                             plan.imputation.m, rng, iterations=plan.imputation.iterations,
-                             method=plan.imputation.method, donors=plan.imputation.donors, predictors=predictors)
-    sets = {k: v for k, v in sets.items() if v is not None}
+        done = _try(results, f"multiple imputation ({outcome})", impute_chained, rows, columns + todo,
+                    plan.imputation.m, rng, iterations=plan.imputation.iterations, method=plan.imputation.method,
+                    donors=plan.imputation.donors,
+                    predictors=[c for c in fixed + [x for x in coded.values() if x not in todo] if c not in columns])
+        if done is not None:
+            for k, imp in enumerate(done):
+                for v, lv in levels.items():
+                    imp[v] = imp[coded[v]].map({0.0: lv[0], 1.0: lv[1]})
+                done[k] = imp.drop(columns=[coded[v] for v in levels])
+            sets[outcome] = done
     return sets
+
+
+class _Context:
+    """What an outcome estimator's runner reads (see models.registry): frame, adjustment set, weights, imputed
+    data sets, the plan and the wild-bootstrap settings."""
+
+    def __init__(self, frame, plan, covs, weights, imputed, base, fu):
+        self.frame, self.plan, self.covariates, self.weights, self.imputed = frame, plan, covs, weights, imputed
+        self.base, self.fu = base, fu
+        self.bootstrap = bootstrap_settings(plan)
+
+
+def bootstrap_settings(plan: Plan) -> dict:
+    """B, weight type and seed of the wild cluster bootstrap (seed from the plan's seed)."""
+    return {"B": plan.wild_bootstrap.B, "weights": plan.wild_bootstrap.weights, "seed": plan.seed}
 
 
 def _outcomes(frame, plan, covs, weights, imputed, results, base, fu):
     from . import outcomes as est
-    conf = plan.confidence_level
-    common = dict(cluster=plan.cluster, conf_level=conf, followup_wave=fu, baseline_wave=base)
+    from .models.registry import REGISTRY
+    ctx = _Context(frame, plan, covs, weights, imputed, base, fu)
     for outcome in plan.outcomes:
         if not _present(frame, outcome, fu):
             why = ("no ASCOT weights file in the plan and no precomputed scrqol column"
@@ -176,23 +237,10 @@ def _outcomes(frame, plan, covs, weights, imputed, results, base, fu):
             continue
         if outcome not in NO_BASELINE:
             results.add(_try(results, f"outcome {outcome} (unadjusted)", est.unadjusted, frame, outcome,
-                             conf_level=conf, waves=(base, fu)))
-        if outcome in BINARY_OUTCOMES:
-            results.add(_try(results, f"outcome {outcome}", est.binary_effects, frame, outcome, covs, **common))
-            if "ancova_ipw_cr1_site" in plan.estimators and weights is not None:
-                results.add(_try(results, f"outcome {outcome} (weighted)", est.binary_effects, frame, outcome,
-                                 covs, weights=weights, **common))
-            continue
+                             conf_level=plan.confidence_level, waves=(base, fu)))
+        binary = outcome in BINARY_OUTCOMES
         for name in plan.estimators:
-            what = f"outcome {outcome} ({name})"
-            if name == "ancova_cr1_site":
-                results.add(_try(results, what, est.ancova, frame, outcome, covs, **common))
-            elif name == "did_cr1_site":
-                results.add(_try(results, what, est.did, frame, outcome, covs, **common))
-            elif name == "ancova_ipw_cr1_site" and weights is not None:
-                results.add(_try(results, what, est.ancova, frame, outcome, covs, weights=weights, **common))
-            elif name == "ancova_cr1_site_mi" and outcome in imputed:
-                results.add(_try(results, what, est.ancova_mi, imputed[outcome], outcome, covs, **common))
+            results.add(_try(results, f"outcome {outcome} ({name})", REGISTRY[name].run, ctx, outcome, binary))
 
 
 def _service_use_and_costs(frame, plan, covs, results):
@@ -205,10 +253,11 @@ def _service_use_and_costs(frame, plan, covs, results):
     for service in services:
         for model in plan.service_use.models:
             results.add(_try(results, f"service use {service} ({model})", service_use.count_model, frame, service,
-                             covs, model=model, cluster=plan.cluster, conf_level=conf))
+                             covs, model=model, cluster=plan.cluster, conf_level=conf, variance=plan.variance))
         if len(plan.service_use.models) > 1:
             fit = _try(results, f"service use {service} (fit comparison)", service_use.fit_comparison, frame,
-                       service, covs, models=plan.service_use.models, cluster=plan.cluster)
+                       service, covs, models=plan.service_use.models, cluster=plan.cluster,
+                       variance=plan.variance)
             if fit is not None:
                 fits.append(fit)
     if fits:
@@ -217,7 +266,8 @@ def _service_use_and_costs(frame, plan, covs, results):
     results.add(budget_per_holder_rows(frame, conf_level=conf, min_n=plan.disclosure.min_count))
     if "cost_total" in frame and frame["cost_total"].notna().any():
         results.add(_try(results, "costs", costs.cost_effects, frame, covs, models=plan.costs.models,
-                         cluster=plan.cluster, conf_level=conf))
+                         cluster=plan.cluster, conf_level=conf, variance=plan.variance,
+                         bootstrap=bootstrap_settings(plan)))
         breakdown = _try(results, "cost breakdown", costs.cost_breakdown, frame)
         if breakdown is not None:
             results.tables["cost_breakdown"] = breakdown
@@ -264,8 +314,9 @@ def _subgroup_rows(frame, plan, covs, results, base, fu):
                 results.skipped.append(f"subgroup {variable}: not in the data")
                 continue
             rows = _try(results, f"subgroup {variable} for {outcome}", subgroup_effects, frame, outcome,
-                        variable, [c for c in covs if c != variable], baseline_wave=base, followup_wave=fu,
-                        cluster=plan.cluster, conf_level=plan.confidence_level, min_cell=plan.subgroups.min_cell)
+                        variable, covs, baseline_wave=base, followup_wave=fu, cluster=plan.cluster,
+                        conf_level=plan.confidence_level, min_cell=plan.subgroups.min_cell, variance=plan.variance,
+                        bootstrap=bootstrap_settings(plan))
             if rows is not None and not rows.empty:
                 parts.append(rows)
     if parts:
@@ -302,13 +353,13 @@ def compare(cohort, plan: Plan, *, engine: str = "duckdb", spark_master=None, co
     covs = _covariates(frame, plan, results)
     with clock.stage("flow"):
         outcomes_here = [o for o in plan.outcomes if o not in NO_BASELINE]
-        results.tables["flow"] = participant_flow(frame, outcomes_here, covs, base, fu)
+        results.tables["flow"] = participant_flow(frame, outcomes_here, _variables(covs, plan), base, fu)
         results.table_specs["flow"] = {"count_columns": ["phb", "control"]}
     with clock.stage("balance"):
-        weights = _balance(frame, plan, covs, results, base)
+        weights = _balance(frame, plan, [v for v in _variables(covs, plan) if v != plan.cluster], results, base)
     with clock.stage("imputation"):
         imputed = {}
-        if "ancova_cr1_site_mi" in plan.estimators:
+        if "ancova_mi" in plan.estimators:
             mi_outcomes = [o for o in plan.outcomes if o not in BINARY_OUTCOMES and _present(frame, o, fu)]
             imputed = _impute(frame, plan, covs, mi_outcomes, rng, results, base, fu)
     with clock.stage("outcomes"):
@@ -316,7 +367,8 @@ def compare(cohort, plan: Plan, *, engine: str = "duckdb", spark_master=None, co
     with clock.stage("service_use_costs"):
         _service_use_and_costs(frame, plan, covs, results)
     with clock.stage("cea"):
-        _cost_effectiveness(frame, plan, covs, rng, results, base, fu, quiet)
+        # the CEA reads covariates as columns: it adjusts for the columns the plan's terms use
+        _cost_effectiveness(frame, plan, _variables(covs, plan), rng, results, base, fu, quiet)
     if subgroups:
         with clock.stage("subgroups"):
             _subgroup_rows(frame, plan, covs, results, base, fu)
@@ -339,7 +391,7 @@ def subgroups(cohort, plan: Plan, *, engine: str = "duckdb", spark_master=None, 
             if _present(frame, outcome, fu):
                 results.add(_try(results, f"outcome {outcome}", est.ancova, frame, outcome, covs,
                                  cluster=plan.cluster, conf_level=plan.confidence_level, followup_wave=fu,
-                                 baseline_wave=base))
+                                 baseline_wave=base, variance=plan.variance, bootstrap=bootstrap_settings(plan)))
     with clock.stage("subgroups"):
         _subgroup_rows(frame, plan, covs, results, base, fu)
     _meta(results, cohort, plan, clock, command, frame)

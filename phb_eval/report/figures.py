@@ -156,7 +156,7 @@ def subgroup_forest(rows: pd.DataFrame, overall: pd.DataFrame | None = None,
     """Level-specific effects per outcome, grouped by subgroup variable, with the interaction p in the label.
 
     ``rows``: subgroup results rows (level rows ``stratum = variable=level`` and interaction rows
-    ``stratum = variable`` with method ``interaction_wald_cr1_site``). ``overall``: optional outcome rows
+    ``stratum = variable`` with method ``interaction_wald_<variance>_<cluster>``). ``overall``: optional outcome rows
     (``stratum = all``) drawn as a diamond per outcome.
     """
     inter = rows[rows["method"].astype(str).str.startswith("interaction")]
@@ -263,18 +263,26 @@ DESCRIPTIVE = ("unadjusted", "hedges", "logit_or")  # not adjusted differences: 
 def headline_rows(outcome_rows: pd.DataFrame, estimators) -> pd.DataFrame:
     """Per outcome, the ``stratum=all`` row of the first plan estimator that produced one.
 
-    For 0/1 outcomes an estimator's risk-difference variant (``ancova_rd_cr1_site`` for ``ancova_cr1_site``)
+    ``estimators`` are bare estimator names (``ancova``, ``negbin``) or full method names. For 0/1 outcomes
+    an estimator's risk-difference variant (``ancova_rd_cr2_site`` for ``ancova``)
     counts as that estimator; descriptive rows (unadjusted means, Hedges' g, odds ratios) are used only
     when nothing else exists.
     """
+    from ..models.registry import split_method
     rows = outcome_rows[outcome_rows["stratum"].astype(str) == "all"]
     chosen = []
+    rd = {"ancova": "ancova_rd", "ancova_ipw": "ancova_ipw_rd"}
+
+    def main_estimator(m):
+        parts = split_method(m)
+        return parts[0] if parts and "_marginal" not in parts[2] else None
+
     for _, part in rows.groupby("outcome", sort=False):
         methods = part["method"].astype(str)
+        named = methods.map(main_estimator)
         pick = None
         for est in estimators:
-            for hit in (part[methods == est], part[methods == est.replace("_cr1", "_rd_cr1", 1)],
-                        part[methods.str.startswith(f"{est}_")]):
+            for hit in (part[methods == est], part[named == est], part[named == rd.get(est)]):
                 if not hit.empty:
                     pick = hit.iloc[[0]]
                     break
@@ -306,7 +314,7 @@ def standard_figures(results, plan, tables: dict | None = None) -> dict:
                                                    f"({plan.confidence_level:.0%} CI)")
     su = _rows(est, "service_use")
     if not su.empty:
-        main = headline_rows(su, [f"{m}_cr1_site" for m in plan.service_use.models])
+        main = headline_rows(su, plan.service_use.models)
         main = main[pd.to_numeric(main["estimate"], errors="coerce") > 0] if not main.empty else main
         if not main.empty:
             figs["service_use_forest"] = forest_plot(
