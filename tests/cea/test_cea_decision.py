@@ -1,0 +1,54 @@
+"""ICER quadrant labels and the CEAC grid."""
+
+import numpy as np
+import pytest
+
+from phb_eval.cea import ceac_lambdas, icer_quadrant
+
+from cea_helpers import pick_row
+
+
+def test_ceac_at_zero_is_probability_of_saving_money(gres):
+    for stratum, part in gres.ceac.groupby("stratum"):
+        dr = gres.draws[gres.draws["stratum"] == stratum]
+        at0 = part.loc[part["lambda_gbp"] == 0, "prob_cost_effective"].item()
+        assert at0 == np.mean(dr["d_cost"] < 0)
+        at20k = part.loc[part["lambda_gbp"] == 20000, "prob_cost_effective"].item()
+        assert at20k == pick_row(gres.estimates, stratum, "nmb", 20000.0)["prob_cost_effective"]
+    grid = gres.ceac.loc[gres.ceac["stratum"] == "all", "lambda_gbp"].to_numpy()
+    assert grid[0] == 0 and grid[-1] == 100000 and np.all(np.diff(grid) == 1000)
+
+
+def test_ceac_grid():
+    assert ceac_lambdas(5000, 1000).tolist() == [0, 1000, 2000, 3000, 4000, 5000]
+    assert ceac_lambdas(2500, 1000).tolist() == [0, 1000, 2000, 2500]
+
+
+@pytest.mark.parametrize("d_effect,d_cost,label,icer", [
+    (0.05, -100.0, "dominant", np.nan),
+    (-0.05, 100.0, "dominated", np.nan),
+    (0.05, 1000.0, "NE trade-off", 20000.0),
+    (-0.05, -1000.0, "SW trade-off", 20000.0),
+    (0.0, 50.0, "no effect difference", np.nan),
+    (0.05, 0.0, "dominant", np.nan),
+    (np.nan, 10.0, "not estimable", np.nan),
+])
+def test_quadrant_labels(d_effect, d_cost, label, icer):
+    got_label, got_icer = icer_quadrant(d_effect, d_cost)
+    assert got_label == label
+    assert (np.isnan(got_icer) and np.isnan(icer)) or got_icer == pytest.approx(icer)
+
+
+def test_quadrants_vectorised_and_never_negative_icer(gres):
+    labels, icers = icer_quadrant([0.1, -0.1, 0.1, -0.1], [-1.0, 1.0, 1.0, -1.0])
+    assert labels.tolist() == ["dominant", "dominated", "NE trade-off", "SW trade-off"]
+    assert np.isnan(icers[:2]).all() and (icers[2:] == 10).all()
+    rows = gres.estimates[gres.estimates["outcome"] == "icer"]
+    vals = rows["estimate"].dropna()
+    assert (vals > 0).all()
+    for _, r in rows[rows["note"].fillna("").str.startswith("not estimable") == False].iterrows():  # noqa: E712
+        dE = pick_row(gres.estimates, r["stratum"], "incremental_effect")["estimate"]
+        dC = pick_row(gres.estimates, r["stratum"], "incremental_cost")["estimate"]
+        assert r["quadrant"] == icer_quadrant(dE, dC)[0]
+        shares = r[["share_dominant", "share_dominated", "share_ne", "share_sw"]].astype(float)
+        assert shares.sum() == pytest.approx(1.0)
