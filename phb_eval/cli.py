@@ -11,7 +11,6 @@ from pathlib import Path
 
 import click
 
-from . import __version__
 from .errors import PhbEvalError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -64,7 +63,9 @@ def _load_cohort(data, treatment_path, control_path, events_path, plan):
     if bool(treatment_path) != bool(control_path):
         raise PhbEvalError("--treatment and --control go together: give both files")
     from .io import load_cohort
-    return load_cohort(data=data, treatment=treatment_path, control=control_path, events=events_path, plan=plan)
+    from .progress import stage
+    with stage("read"):
+        return load_cohort(data=data, treatment=treatment_path, control=control_path, events=events_path, plan=plan)
 
 
 def _echo_err(msg, quiet=False):
@@ -73,8 +74,16 @@ def _echo_err(msg, quiet=False):
 
 
 # ---- the group ------------------------------------------------------------------------------------
+def _print_version(ctx, _param, value):
+    if value and not ctx.resilient_parsing:
+        from . import __version__
+        click.echo(f"phb-eval, version {__version__}")
+        ctx.exit()
+
+
 @click.group(context_settings=CONTEXT)
-@click.version_option(__version__, "--version", prog_name="phb-eval")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
+              help="Show the version and exit.")
 def cli():
     """Evaluate NHS personal health budget (PHB) pilots.
 
@@ -125,7 +134,8 @@ def simulate(out_dir, n_phb, n_control, sites, seed, fmt, events, eq5d_version, 
 @cohort_options
 @plan_option
 @json_option
-def validate(data, treatment_path, control_path, events_path, plan_path, as_json):
+@quiet_option
+def validate(data, treatment_path, control_path, events_path, plan_path, as_json, quiet):
     """Check cohort files against the data contract and report every problem at once.
 
     \b
@@ -135,10 +145,13 @@ def validate(data, treatment_path, control_path, events_path, plan_path, as_json
       phb-eval validate --treatment phb.sav --control control.dta --events events.parquet
       phb-eval validate cohort.xlsx --plan my_plan.yaml --json
     """
+    from .progress import configure, stage
     from .validate import validate_cohort
+    configure(quiet=quiet)
     plan = _load_plan(plan_path)
     cohort = _load_cohort(data, treatment_path, control_path, events_path, plan)
-    problems = validate_cohort(cohort, plan)
+    with stage("validate"):
+        problems = validate_cohort(cohort, plan)
     errors = [p for p in problems if p.level == "error"]
     warnings = [p for p in problems if p.level == "warning"]
     if as_json:
@@ -296,7 +309,9 @@ def score(data, treatment_path, control_path, events_path, plan_path, out_file, 
     """
     from .instruments import score_all
     from .io import write_table
+    from .progress import configure, stage
     from .validate import ensure_valid
+    configure(quiet=quiet)
     plan = _load_plan(plan_path)
     target = Path(out_file)
     if not target.suffix:  # same format as the input unless --out names one
@@ -304,11 +319,15 @@ def score(data, treatment_path, control_path, events_path, plan_path, out_file, 
     _check_score_target(target, force, [data, treatment_path, control_path, events_path,
                                         *_plan_inputs(plan, plan_path)])
     cohort = _load_cohort(data, treatment_path, control_path, events_path, plan)
-    for problem in ensure_valid(cohort, plan):
+    with stage("validate"):
+        problems = ensure_valid(cohort, plan)
+    for problem in problems:
         _echo_err(f"warning: {problem}", quiet)
-    scored = score_all(cohort.frame, plan, base_dir=_plan_dir(plan_path))
+    with stage("score"):
+        scored = score_all(cohort.frame, plan, base_dir=_plan_dir(plan_path))
     try:
-        write_table(scored.frame, target)
+        with stage("writing"):
+            write_table(scored.frame, target)
     except OSError as exc:
         from .report.outdir import system_error
         raise system_error(exc, target, "writing the scored file") from None

@@ -20,14 +20,19 @@ __all__ = ["prepare", "compare", "subgroups", "merge", "demo_budget_impact", "BI
 BINARY_OUTCOMES = {"ghq12_caseness", "carer_health_good", "mortality"}
 NO_BASELINE = {"mortality"}
 class _Clock:
-    def __init__(self):
+    """Times each stage (``Results.meta["timings"]``) and reports it on stderr (``progress.stage``)."""
+
+    def __init__(self, quiet: bool | None = None):
         self.timings = {}
+        self.quiet = quiet
 
     @contextmanager
     def stage(self, name):
+        from .progress import stage
         start = time.perf_counter()
         try:
-            yield
+            with stage(name, quiet=self.quiet):
+                yield
         finally:
             self.timings[name] = round(time.perf_counter() - start, 3)
 
@@ -54,11 +59,9 @@ def prepare(cohort, plan: Plan, *, engine: str = "duckdb", spark_master=None, re
     frame = cohort.frame
     if getattr(cohort, "events", None) is not None:
         from . import events
-        from .progress import progress
-        with clock.stage("events"), progress(total=1, desc=f"event aggregation ({engine})", unit="run") as bar:
+        with clock.stage("events"):
             counts = events.aggregate_events(cohort.events, frame, engine=engine, spark_master=spark_master,
                                               plan=plan)
-            bar.update(1)
             frame = events.merge_counts(frame, counts, warn=results.warnings)
     with clock.stage("score"):
         scored = instruments.score_all(frame, plan, base_dir=base_dir)
@@ -344,7 +347,7 @@ def compare(cohort, plan: Plan, *, engine: str = "duckdb", spark_master=None, co
     same data, plan and seed give identical numbers.
     """
     from .flow import participant_flow
-    clock = _Clock()
+    clock = _Clock(quiet)
     results = Results()
     frame, results = prepare(cohort, plan, engine=engine, spark_master=spark_master, results=results,
                              clock=clock, base_dir=base_dir)
@@ -380,7 +383,7 @@ def subgroups(cohort, plan: Plan, *, engine: str = "duckdb", spark_master=None, 
               base_dir=None, quiet: bool = False) -> Results:
     """Overall ANCOVA effects and subgroup effects with joint interaction tests, as the plan says."""
     from . import outcomes as est
-    clock = _Clock()
+    clock = _Clock(quiet)
     results = Results()
     frame, results = prepare(cohort, plan, engine=engine, spark_master=spark_master, results=results,
                              clock=clock, base_dir=base_dir)
