@@ -32,13 +32,14 @@ from .missing import pool_rubin, single_thread_blas
 from .models.design import Design, build_design
 from .models.design import design_matrix as _design_matrix
 from .models.fit import Fit, fit_logit, fit_ols
+from .models.registry import OUTCOME_ESTIMATORS as REGISTRY_OUTCOMES
 from .models.registry import REGISTRY
 from .results import estimate_row, rows_frame
 
 MIN_CLUSTERS_PER_ARM = 10
 
 __all__ = ["ancova", "did", "binary_effects", "ancova_mi", "unadjusted", "design_matrix", "resolve_columns",
-           "effect_row", "MIN_CLUSTERS_PER_ARM"]
+           "effect_row", "MIN_CLUSTERS_PER_ARM", "RUNNERS"]
 
 # Outcomes measured once (no wave suffix) may be stored under another canonical name.
 _ALIASES = {"mortality": "died"}
@@ -273,6 +274,39 @@ def ancova_mi(imputed, outcome: str, covariates=(), *, baseline=True, cluster="s
                                     fmi=pooled["fmi"], **({"note": note} if note else {}))])
 
 
+# ---------------------------------------------------------------------------------------------------------
+# runners: what the pipeline calls for each outcome estimator of the plan (names as in models.registry)
+# ---------------------------------------------------------------------------------------------------------
+def _common(ctx):
+    return dict(cluster=ctx.plan.cluster, conf_level=ctx.plan.confidence_level, variance=ctx.plan.variance,
+                bootstrap=ctx.bootstrap, followup_wave=ctx.fu, baseline_wave=ctx.base)
+
+
+def _run_ancova(ctx, outcome, binary):
+    fn = binary_effects if binary else ancova
+    return fn(ctx.frame, outcome, ctx.covariates, **_common(ctx))
+
+
+def _run_ancova_ipw(ctx, outcome, binary):
+    if ctx.weights is None:
+        return None
+    fn = binary_effects if binary else ancova
+    return fn(ctx.frame, outcome, ctx.covariates, weights=ctx.weights, **_common(ctx))
+
+
+def _run_did(ctx, outcome, binary):
+    return None if binary else did(ctx.frame, outcome, ctx.covariates, **_common(ctx))
+
+
+def _run_ancova_mi(ctx, outcome, binary):
+    if binary or outcome not in ctx.imputed:
+        return None
+    return ancova_mi(ctx.imputed[outcome], outcome, ctx.covariates, **_common(ctx))
+
+
+RUNNERS = {"ancova": _run_ancova, "ancova_ipw": _run_ancova_ipw, "did": _run_did, "ancova_mi": _run_ancova_mi}
+
+
 def unadjusted(df: pd.DataFrame, outcome: str, *, conf_level=0.95, stratum="all", treatment="phb",
                waves=("t0", "t1")) -> pd.DataFrame:
     """Unadjusted means per arm at each wave, their change, and Hedges' g at follow-up.
@@ -338,3 +372,6 @@ def unadjusted(df: pd.DataFrame, outcome: str, *, conf_level=0.95, stratum="all"
                              ci_low=float(ci[0]), ci_high=float(ci[1]), n_phb=len(x1), n_control=len(x0),
                              stratum=stratum, wave=last_wave, note="standardised mean difference (Hedges' g)"))
     return rows_frame(rows)
+
+
+assert set(RUNNERS) == set(REGISTRY_OUTCOMES), "every outcome estimator in the registry has a runner"

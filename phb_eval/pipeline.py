@@ -124,7 +124,7 @@ def _balance(frame, plan, covs, results, base):
               if f"{o}_{base}" in frame and pd.api.types.is_numeric_dtype(frame[f"{o}_{base}"])
               and frame[f"{o}_{base}"].notna().any()]
     ps_frame, score_terms = balance.with_missing_indicators(frame, scores)
-    ps_vars = covs + score_terms
+    ps_vars = list(dict.fromkeys(covs + score_terms))   # a baseline score may be a covariate too
     weights = None
     fitted = _try(results, "propensity score", balance.propensity, ps_frame, ps_vars)
     ps = fitted[0] if fitted is not None else None
@@ -230,7 +230,6 @@ def bootstrap_settings(plan: Plan) -> dict:
 
 def _outcomes(frame, plan, covs, weights, imputed, results, base, fu):
     from . import outcomes as est
-    from .models.registry import REGISTRY
     ctx = _Context(frame, plan, covs, weights, imputed, base, fu)
     for outcome in plan.outcomes:
         if not _present(frame, outcome, fu):
@@ -243,7 +242,7 @@ def _outcomes(frame, plan, covs, weights, imputed, results, base, fu):
                              conf_level=plan.confidence_level, waves=(base, fu)))
         binary = outcome in BINARY_OUTCOMES
         for name in plan.estimators:
-            results.add(_try(results, f"outcome {outcome} ({name})", REGISTRY[name].run, ctx, outcome, binary))
+            results.add(_try(results, f"outcome {outcome} ({name})", est.RUNNERS[name], ctx, outcome, binary))
 
 
 def _service_use_and_costs(frame, plan, covs, results):

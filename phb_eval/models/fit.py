@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Callable
 
 import numpy as np
@@ -51,11 +52,12 @@ def variance_tag(variance: str) -> str:
 # covariance: variance.py when it is there, else a CR1 sandwich with the same interface
 # ---------------------------------------------------------------------------------------------------------
 def _variance_module():
+    """phb_eval.models.variance's two entry points (None while that module is absent)."""
     try:
-        from . import variance
+        from .variance import ClusterCovariance, wild_cluster_bootstrap
     except ImportError:
         return None
-    return variance
+    return SimpleNamespace(ClusterCovariance=ClusterCovariance, wild_cluster_bootstrap=wild_cluster_bootstrap)
 
 
 class _CR1:

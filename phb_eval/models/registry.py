@@ -5,14 +5,13 @@ Method names are ``<estimator>_<variance>_<cluster>`` (``ancova_cr2_site``, ``ne
 ``ancova_mi_cr2_site``; the wild cluster bootstrap is ``wcb``), derived parts add a suffix
 (``negbin_cr2_site_marginal_diff``). The report's methods text and labels come from here, so they name
 the covariance that actually ran. The pipeline loops over :data:`OUTCOME_ESTIMATORS` (the plan's
-``estimators``) and calls each entry's ``run``.
+``estimators``) and calls ``phb_eval.outcomes.RUNNERS[name]`` for each; this module declares, it runs
+nothing (so it imports no estimator module).
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Callable
-
 from .fit import VARIANCES, variance_tag
 
 __all__ = ["Estimator", "REGISTRY", "OUTCOME_ESTIMATORS", "LEGACY_NAMES", "method_name", "variance_run",
@@ -27,7 +26,7 @@ LINEAR = ("cr1", "cr2", "wild_bootstrap")
 class Estimator:
     """One estimator: ``name`` as in plans and method names, ``label`` for tables, ``estimates`` (what the
     number is), ``sentence`` (its methods sentence), ``variances`` it supports, ``analysis`` it fills,
-    and for outcome estimators ``run(context, outcome, binary)`` -> rows."""
+    (outcome estimators are run by ``phb_eval.outcomes.RUNNERS[name]``)."""
 
     name: str
     label: str
@@ -36,7 +35,6 @@ class Estimator:
     estimates: str
     sentence: str
     variances: tuple = LINEAR
-    run: Callable | None = None
 
     def variance(self, requested: str) -> str:
         """The variance this estimator runs under the plan's setting (CR2 when it lacks the bootstrap,
@@ -63,58 +61,24 @@ def split_method(method: str):
     return (m["est"], m["tag"], m["rest"]) if m else None
 
 
-# ---------------------------------------------------------------------------------------------------------
-# outcome estimators: runners call the public functions in phb_eval.outcomes
-# ---------------------------------------------------------------------------------------------------------
-def _common(ctx):
-    return dict(cluster=ctx.plan.cluster, conf_level=ctx.plan.confidence_level, variance=ctx.plan.variance,
-                bootstrap=ctx.bootstrap, followup_wave=ctx.fu, baseline_wave=ctx.base)
-
-
-def _run_ancova(ctx, outcome, binary):
-    from .. import outcomes
-    fn = outcomes.binary_effects if binary else outcomes.ancova
-    return fn(ctx.frame, outcome, ctx.covariates, **_common(ctx))
-
-
-def _run_ancova_ipw(ctx, outcome, binary):
-    from .. import outcomes
-    if ctx.weights is None:
-        return None
-    fn = outcomes.binary_effects if binary else outcomes.ancova
-    return fn(ctx.frame, outcome, ctx.covariates, weights=ctx.weights, **_common(ctx))
-
-
-def _run_did(ctx, outcome, binary):
-    from .. import outcomes
-    return None if binary else outcomes.did(ctx.frame, outcome, ctx.covariates, **_common(ctx))
-
-
-def _run_ancova_mi(ctx, outcome, binary):
-    from .. import outcomes
-    if binary or outcome not in ctx.imputed:
-        return None
-    return outcomes.ancova_mi(ctx.imputed[outcome], outcome, ctx.covariates, **_common(ctx))
-
-
 _E = [
     Estimator("ancova", "ANCOVA, complete cases", "ANCOVA", "outcome",
               "adjusted PHB \u2212 control difference at follow-up",
               "ANCOVA ({method}): least squares of the follow-up score on the PHB indicator, the baseline score "
-              "and the covariates, complete cases", LINEAR, _run_ancova),
+              "and the covariates, complete cases", LINEAR),
     Estimator("ancova_mi", "ANCOVA, multiple imputation", "ANCOVA, imputed", "outcome",
               "adjusted difference pooled over imputed data sets",
               "the same ANCOVA pooled over m = {m} multiply imputed data sets ({method}; chained equations with "
               "the missing covariates imputed alongside the outcomes, {imputation}; Rubin's rules with "
-              "Barnard\u2013Rubin degrees of freedom)", LINEAR_AND_GLM, _run_ancova_mi),
+              "Barnard\u2013Rubin degrees of freedom)", LINEAR_AND_GLM),
     Estimator("did", "difference in differences (change score)", "DiD", "outcome",
               "difference in mean change from baseline",
               "difference in differences ({method}): the change from baseline on the PHB indicator and the "
-              "covariates", LINEAR, _run_did),
+              "covariates", LINEAR),
     Estimator("ancova_ipw", "ANCOVA weighted by propensity", "ANCOVA, IPW", "outcome",
               "doubly robust adjusted difference",
               "ANCOVA weighted by propensity-score weights ({method}; {estimand} weights from a logistic model "
-              "on the covariates and baseline scores{trim})", LINEAR, _run_ancova_ipw),
+              "on the covariates and baseline scores{trim})", LINEAR),
     Estimator("ancova_rd", "linear probability model (risk difference)", "risk difference", "outcome",
               "risk difference of a 0/1 outcome", "risk differences from a linear probability model", LINEAR),
     Estimator("ancova_ipw_rd", "linear probability model weighted by propensity", "risk difference, IPW",
