@@ -31,7 +31,7 @@ import numpy as np
 
 DATA = Path(__file__).parent / "_data"
 PHB_SHARE = 56_000 / 250_000
-STAGE = re.compile(r"^phb-eval: (.+) (?:(\d+) min )?(\d+\.\d+) s \(total .*\)$")
+STAGE = re.compile(r"^phb-eval: (.+?) (?:(\d+) min )?(\d+\.\d+) s \(total .*\)$")
 NATIONAL = 250_000
 NATIONAL_EVENTS = 50_000_000
 
