@@ -28,6 +28,7 @@ import pandas as pd
 from .contract import SERVICE_TO_EVENT, WINDOW_DAYS
 from .data.events import (check_event_columns, participant_windows, plan_rewrites_events, register_events,
                           source_label)
+from .data.spark import spark_session
 from .errors import DataError, PhbEvalError
 
 __all__ = ["WINDOW_DAYS", "aggregate_events", "merge_counts", "participant_windows", "spark_session"]
@@ -109,22 +110,6 @@ def _run_duckdb(events, people: pd.DataFrame, plan=None):
     finally:
         con.close()
     return counts, types, stats
-
-
-def spark_session(master: str | None = None):
-    """A Spark session: local (2 cores) unless a master URL is given. Needs ``pip install 'phb-eval[spark]'``."""
-    try:
-        from pyspark.sql import SparkSession
-    except ImportError:
-        raise PhbEvalError("the spark engine needs pyspark. Fix: pip install 'phb-eval[spark]' "
-                           "(and Java 17), or use --engine duckdb") from None
-    session = (SparkSession.builder.master(master or "local[2]").appName("phb-eval")
-               .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
-               .config("spark.sql.session.timeZone", "UTC").config("spark.sql.shuffle.partitions", "8")
-               .config("spark.sql.debug.maxToStringFields", "1000")
-               .getOrCreate())
-    session.sparkContext.setLogLevel("ERROR")   # Spark's WARN lines are for Spark developers, not evaluators
-    return session
 
 
 def _run_spark(events, people: pd.DataFrame, master):

@@ -54,7 +54,7 @@ def prepare(cohort, plan: Plan, *, engine: str = "duckdb", spark_master=None, re
     results = results if results is not None else Results()
     clock = clock or _Clock()
     with clock.stage("validate"):
-        for problem in validate.ensure_valid(cohort, plan):
+        for problem in validate.ensure_valid(cohort, plan, engine=engine, spark_master=spark_master):
             results.warnings.append(f"data: {problem}")
     frame = cohort.frame
     if getattr(cohort, "events", None) is not None:

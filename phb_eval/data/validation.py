@@ -20,6 +20,7 @@ from ..contract import (AGE_RANGE, BINARY_COLUMNS, BUDGET_COLUMNS, CONDITIONS, D
                         GHQ_LIKERT_MAX, GROUPS, ITEM_RANGES, ITEMS, MIN_YEAR, MONEY_COLUMNS, OPTIONAL_SERVICES,
                         REQUIRED, SERVICE_EVENT_TYPES, SERVICES, SINGLE_ITEMS)
 from ..errors import DataError
+from .events_spark import check_events_spark, spark_can_check
 from .events_sql import check_events_file
 from .problems import _MISSING_HINT, MAX_LISTED, Problem, _Report
 from .readers import BOOKKEEPING, parse_dates
@@ -331,7 +332,7 @@ def _check_events(rep, cohort, today):
 
 
 # ---- public ----------------------------------------------------------------------------------------
-def validate_cohort(cohort, plan=None, *, today=None) -> list[Problem]:
+def validate_cohort(cohort, plan=None, *, today=None, engine: str = "duckdb", spark_master=None) -> list[Problem]:
     """Check a loaded cohort against the data contract; return every problem found.
 
     Parameters
@@ -339,6 +340,8 @@ def validate_cohort(cohort, plan=None, *, today=None) -> list[Problem]:
     cohort : ``phb_eval.io.Cohort``.
     plan : the analysis plan (EQ-5D version for item ranges). None uses the contract defaults (3L).
     today : the date after which dates count as "in the future" (default: today's date).
+    engine : ``"spark"`` validates an event file kept on disk, if it is Parquet, in a Spark session
+        (``spark_master``, default local); otherwise, and for CSV, DuckDB streams it (``events_sql``).
 
     Returns
     -------
@@ -362,16 +365,19 @@ def validate_cohort(cohort, plan=None, *, today=None) -> list[Problem]:
                 note.get("rule", ""), note.get("fix"))
     _check_participants(rep, cohort, plan, today)
     if cohort.events is not None and not isinstance(cohort.events, pd.DataFrame):   # a path (large file)
-        check_events_file(cohort.events, cohort.frame, plan, rep, today=today)
+        if engine == "spark" and spark_can_check(cohort.events, plan):
+            check_events_spark(cohort.events, cohort.frame, plan, rep, today=today, master=spark_master)
+        else:
+            check_events_file(cohort.events, cohort.frame, plan, rep, today=today)
     elif cohort.events is not None:
         _check_events(rep, cohort, today)
     errors = [p for p in rep.problems if p.level == "error"]
     return errors + [p for p in rep.problems if p.level != "error"]
 
 
-def ensure_valid(cohort, plan=None, *, today=None) -> list[Problem]:
+def ensure_valid(cohort, plan=None, *, today=None, engine: str = "duckdb", spark_master=None) -> list[Problem]:
     """Validate and raise ``DataError`` (with ``.problems``) if anything is an error; else return the warnings."""
-    problems = validate_cohort(cohort, plan, today=today)
+    problems = validate_cohort(cohort, plan, today=today, engine=engine, spark_master=spark_master)
     errors = [p for p in problems if p.level == "error"]
     if errors:
         n = sum(p.count for p in errors)

@@ -9,6 +9,7 @@ after another; the bytes are the same either way (Agg output depends only on the
 """
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 
@@ -45,12 +46,14 @@ def render_pngs(specs: dict, figures: dict | None = None, workers: int | None = 
     if workers > 1 and len(names) > 1 and "fork" in multiprocessing.get_all_start_methods():
         _JOBS.clear()
         _JOBS.update(specs)
+        gc.freeze()   # the workers' garbage collector leaves the parent's objects alone: no copy-on-write
         try:
             with multiprocessing.get_context("fork").Pool(workers) as pool:
                 out = dict(pool.map(_draw, names, chunksize=1))
         except OSError:  # no room for another process: draw here
             out = {}
         finally:
+            gc.unfreeze()
             _JOBS.clear()
     for name in names:
         if name not in out:
