@@ -37,9 +37,15 @@ def single_thread_blas():
     return _BLAS["controller"].limit(limits=1, user_api="blas")
 
 
-def _fixed_design(df: pd.DataFrame, predictors) -> tuple[np.ndarray, list[str]]:
-    """Intercept plus complete predictors; strings (site, sex, condition) become indicator columns."""
-    cols, names = [np.ones(len(df))], ["Intercept"]
+def _fixed_design(df: pd.DataFrame, predictors, observed: np.ndarray | None = None) -> tuple[np.ndarray, list[str]]:
+    """Intercept plus complete predictors; strings (site, sex, condition) become indicator columns.
+
+    With ``observed`` (the rows where the imputed column is observed), only what those rows can estimate
+    enters: a text level nobody observed gets no indicator (its people are imputed as the pooled reference
+    level; the first observed level is the reference), and a numeric predictor constant among them (an
+    arm with nobody observed) is left out. The returned names of what was left out go into a note."""
+    rows = np.ones(len(df), bool) if observed is None else observed
+    cols, dropped = [np.ones(len(df))], []
     for name in predictors:
         col = df[name]
         if col.isna().any():
@@ -47,13 +53,17 @@ def _fixed_design(df: pd.DataFrame, predictors) -> tuple[np.ndarray, list[str]]:
                                   f"add it to the columns to impute, or drop those rows")
         if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
             as_str = col.astype(str)
-            for lvl in sorted(as_str.unique())[1:]:
+            seen = sorted(as_str[rows].unique())
+            dropped += [f"{name}={lvl}" for lvl in sorted(set(as_str.unique()) - set(seen))]
+            for lvl in seen[1:]:
                 cols.append((as_str == lvl).to_numpy(float))
-                names.append(f"{name}[T.{lvl}]")
         else:
-            cols.append(col.to_numpy(float))
-            names.append(name)
-    return np.column_stack(cols), names
+            values = col.to_numpy(float)
+            if values[rows].std() > 0:
+                cols.append(values)
+            elif np.ptp(values) > 0:
+                dropped.append(name)
+    return np.column_stack(cols), dropped
 
 
 def _match(yhat_obs: np.ndarray, yhat_mis: np.ndarray, donors: int, rng: np.random.Generator) -> np.ndarray:
@@ -73,18 +83,39 @@ def _match(yhat_obs: np.ndarray, yhat_mis: np.ndarray, donors: int, rng: np.rand
     return order[window[np.arange(len(yhat_mis)), pick]]
 
 
-def _chain(Z, F, Y, miss, targets, columns, methods, m, iterations, donors, rng) -> None:
+def _inverse_and_root(xtx: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(X'X)⁻¹ and a square root of it for each chain; ``True`` in third place when some X'X was singular.
+
+    Singular X'X (a predictor with no variation among the observed rows, such as an imputed column that is
+    constant there) falls back to the Moore-Penrose inverse from the eigen-decomposition: the coefficient
+    of a direction the data cannot estimate is 0 and its draw has no spread, as if that column were left
+    out (mice's ``remove.lindep`` drops such columns)."""
+    try:
+        V = np.linalg.inv(xtx)
+        V = (V + np.transpose(V, (0, 2, 1))) / 2
+        return V, np.linalg.cholesky(V), False
+    except np.linalg.LinAlgError:
+        w, U = np.linalg.eigh(xtx)
+        tol = w.max(axis=1, keepdims=True) * xtx.shape[1] * np.finfo(float).eps
+        keep = w > np.maximum(tol, 0)
+        inv_w = np.where(keep, 1 / np.where(keep, w, 1), 0.0)
+        V = np.matmul(U * inv_w[:, None, :], np.transpose(U, (0, 2, 1)))
+        return V, U * np.sqrt(inv_w)[:, None, :], True
+
+
+def _chain(Z, designs, Y, miss, targets, columns, methods, m, iterations, donors, rng) -> set:
     """Run the chained-equation cycles in place on ``Z`` (m chains × n rows × J columns).
 
     The design of column j is [F, Z_others]: F (intercept and fixed predictors, site indicators …) is the
     same in every chain and cycle, so its cross-products F'F and F'y are formed once per column and only
     the blocks with the imputed columns are recomputed per chain; the m × n × P design is never built
-    (at 50,000 people and 40 sites it would be 400 MB per step)."""
+    (at 50,000 people and 40 sites it would be 400 MB per step). ``designs[j]`` is column j's F (see
+    ``_fixed_design``). Returns the columns whose regression was singular at some step."""
     J = Z.shape[2]
-    pf = F.shape[1]
-    fixed = {}
+    fixed, singular = {}, set()
     for j in targets:
         ry = ~miss[:, j]
+        F = designs[j]
         Fo = F[ry]
         fixed[j] = (Fo, F[~ry], Fo.T @ Fo, Fo.T @ Y[ry, j])
     for _ in progress(range(iterations), desc="imputation (cycles)", unit="cycle"):
@@ -94,6 +125,7 @@ def _chain(Z, F, Y, miss, targets, columns, methods, m, iterations, donors, rng)
             Fo, Fmis, ftf, fty = fixed[j]
             Zo, Zm = Z[:, ry][:, :, others], Z[:, ~ry][:, :, others]      # (m, n_obs, J-1), (m, n_mis, J-1)
             yo = Y[ry, j]
+            pf = Fo.shape[1]
             P = pf + len(others)
             ftz = np.matmul(Fo.T[None], Zo)                                 # (m, pf, J-1)
             xtx = np.empty((m, P, P))
@@ -103,15 +135,15 @@ def _chain(Z, F, Y, miss, targets, columns, methods, m, iterations, donors, rng)
             xtx[:, pf:, pf:] = np.matmul(np.transpose(Zo, (0, 2, 1)), Zo)
             diag = np.diagonal(xtx, axis1=1, axis2=2)
             xtx = xtx + RIDGE * diag[:, :, None] * np.eye(P)[None]
-            V = np.linalg.inv(xtx)
-            V = (V + np.transpose(V, (0, 2, 1))) / 2
+            V, L, was_singular = _inverse_and_root(xtx)
+            if was_singular:
+                singular.add(columns[j])
             xty = np.concatenate([np.broadcast_to(fty, (m, pf)), np.matmul(yo[None, None, :], Zo)[:, 0, :]], axis=1)
             coef = np.matmul(V, xty[:, :, None])[:, :, 0]
             fitted_obs = (coef[:, :pf] @ Fo.T) + np.matmul(Zo, coef[:, pf:, None])[:, :, 0]
             rss = ((yo[None, :] - fitted_obs) ** 2).sum(axis=1)
             dof = max(int(ry.sum()) - P, 1)
             sigma = np.sqrt(rss / rng.chisquare(dof, size=m))
-            L = np.linalg.cholesky(V)
             beta = coef + np.matmul(L, rng.standard_normal((m, P))[:, :, None])[:, :, 0] * sigma[:, None]
             mean_mis = (beta[:, :pf] @ Fmis.T) + np.matmul(Zm, beta[:, pf:, None])[:, :, 0]
             if methods[columns[j]] == "norm":
@@ -119,6 +151,7 @@ def _chain(Z, F, Y, miss, targets, columns, methods, m, iterations, donors, rng)
             else:
                 for k in range(m):
                     Z[k, ~ry, j] = yo[_match(fitted_obs[k], mean_mis[k], donors, rng)]
+    return singular
 
 
 def impute_chained(df: pd.DataFrame, columns, m: int, rng: np.random.Generator, iterations: int = 10,
@@ -143,7 +176,8 @@ def impute_chained(df: pd.DataFrame, columns, m: int, rng: np.random.Generator, 
     Returns
     -------
     list of ``m`` DataFrames, each a copy of ``df`` with the missing cells of ``columns`` filled. Each frame's
-    ``attrs["imputation_methods"]`` maps column -> method actually used. The copies are shallow (pandas
+    ``attrs["imputation_methods"]`` maps column -> method actually used, and ``attrs["imputation_notes"]``
+    holds a sentence per predictor level left out (nobody observed there) or singular regression. The copies are shallow (pandas
     copy-on-write): the columns not imputed are shared with ``df`` and copied only if someone writes to
     them, so m datasets cost m × ``columns``, not m frames.
 
@@ -177,7 +211,6 @@ def impute_chained(df: pd.DataFrame, columns, m: int, rng: np.random.Generator, 
     if absent:
         raise EstimationError(f"imputation: predictor(s) {absent} are not in the analysis data")
 
-    F, _ = _fixed_design(df, predictors)
     Y = df[columns].to_numpy(float)
     miss = np.isnan(Y)
     n, J = Y.shape
@@ -189,18 +222,27 @@ def impute_chained(df: pd.DataFrame, columns, m: int, rng: np.random.Generator, 
             raise EstimationError(f"imputation: column '{columns[j]}' has fewer than 2 observed values; "
                                   f"it cannot be imputed — drop it from the imputation")
 
+    designs, notes = {}, []
+    for j in targets:
+        designs[j], dropped = _fixed_design(df, predictors, ~miss[:, j])
+        if dropped:
+            notes.append(f"imputation of {columns[j]}: nobody with an observed value in {', '.join(dropped)}; "
+                         "left out of its imputation model, so those people are imputed from the pooled model")
     Z = np.repeat(Y[None, :, :], m, axis=0)                                # (m, n, J), chains side by side
     for j in targets:
         obs = Y[~miss[:, j], j]
         Z[:, miss[:, j], j] = rng.choice(obs, size=(m, int(miss[:, j].sum())))
     with single_thread_blas():
-        _chain(Z, F, Y, miss, targets, columns, methods, m, iterations, donors, rng)
+        singular = _chain(Z, designs, Y, miss, targets, columns, methods, m, iterations, donors, rng)
+    notes += [f"imputation of {c}: its regression on the other columns was singular at some step; the "
+              "directions the data cannot estimate were given no effect (pseudo-inverse)" for c in sorted(singular)]
     out = []
     for k in range(m):
         frame = df.copy(deep=False)   # copy-on-write: each dataset holds only its imputed columns, not the frame
         for j in targets:
             frame[columns[j]] = Z[k, :, j]
         frame.attrs["imputation_methods"] = dict(methods)
+        frame.attrs["imputation_notes"] = list(notes)
         out.append(frame)
     return out
 

@@ -38,11 +38,15 @@ class _Clock:
 
 
 def _try(results: Results, what: str, fn, *args, **kwargs):
-    """Run one estimator; a design that cannot be estimated becomes a sentence, not a crash."""
+    """Run one estimator; a design that cannot be estimated becomes a sentence, not a crash.
+
+    Numerical failures of the libraries (see ``estimation_failure``) count as such a design; any other
+    exception is a bug and propagates. ``PHB_EVAL_DEBUG=1`` re-raises the numerical ones too."""
+    from .estimation_failures import estimation_failure
     try:
         return fn(*args, **kwargs)
-    except EstimationError as exc:
-        results.skipped.append(f"{what}: {exc}")
+    except Exception as exc:   # noqa: BLE001 -- sorted by estimation_failure, which re-raises what is a bug
+        results.skipped.append(f"{what}: {estimation_failure(exc)}")
         return None
 
 
@@ -205,6 +209,7 @@ def _impute(frame, plan, covs, outcomes, rng, results, base, fu):
                     donors=plan.imputation.donors,
                     predictors=[c for c in fixed + [x for x in coded.values() if x not in todo] if c not in columns])
         if done is not None:
+            results.meta.setdefault("notes", []).extend(done[0].attrs.get("imputation_notes", []))
             for k, imp in enumerate(done):
                 for v, lv in levels.items():
                     imp[v] = imp[coded[v]].map({0.0: lv[0], 1.0: lv[1]})

@@ -242,6 +242,14 @@ class Plan(_Strict):
     budget_impact: BudgetImpactSettings = Field(default_factory=BudgetImpactSettings)
     _estimator_notes: list = PrivateAttr(default_factory=list)
 
+    @field_validator("cluster")
+    @classmethod
+    def _cluster_not_an_identifier(cls, value):
+        if value == "participant_id":
+            raise ValueError("participant_id identifies people, one per cluster, so it cannot be the cluster of "
+                             "cluster-robust errors. Fix: give the site column (cluster: site)")
+        return value
+
     @model_validator(mode="after")
     def _bare_estimators(self):
         from .models.registry import normalise_estimators

@@ -202,3 +202,42 @@ def test_mi_interval_coverage_planted_effect():
         hits += row["ci_low"] <= effect <= row["ci_high"]
     assert hits / 50 >= 0.90
 
+
+
+def test_site_with_nobody_observed_is_pooled_and_said(small):
+    """A site where nobody has the follow-up score made the normal equations singular (issue 18, finding 3):
+    its indicator is left out of that column's model, its people imputed from the pooled model, in a note."""
+    data = small.copy()
+    site = data["site"].iloc[0]
+    data.loc[data["site"] == site, "y_t1"] = np.nan
+    out = impute_chained(data, ["y_t0", "y_t1"], 3, np.random.default_rng(2), iterations=3, predictors=PREDICTORS)
+    assert not out[0]["y_t1"].isna().any()
+    notes = out[0].attrs["imputation_notes"]
+    assert any(f"site={site}" in n and "y_t1" in n for n in notes)
+    assert not any("y_t0" in n for n in notes)                     # y_t0 is observed in every site
+    # the imputed values of that site are observed values (PMM) from the pooled model
+    assert out[0].loc[data["site"] == site, "y_t1"].isin(set(data["y_t1"].dropna())).all()
+
+
+def test_reference_level_with_nobody_observed_and_one_arm_observed(small):
+    """The first (reference) site unobserved, and only PHB holders observed: neither breaks the model."""
+    data = small.copy()
+    first = sorted(data["site"].unique())[0]
+    data.loc[(data["site"] == first) | (data["phb"] == 0), "y_t1"] = np.nan
+    out = impute_chained(data, ["y_t0", "y_t1"], 2, np.random.default_rng(3), iterations=3, predictors=PREDICTORS)
+    notes = " ".join(out[0].attrs["imputation_notes"])
+    assert f"site={first}" in notes and "phb" in notes
+    assert np.isfinite(out[1]["y_t1"]).all()
+
+
+def test_singular_regression_falls_back_to_the_pseudo_inverse(small):
+    """An imputed column that is constant where another is observed gives a singular X'X; the fallback gives
+    that direction no effect and says so, and the draws stay finite."""
+    data = small.copy()
+    data["flat_t0"] = 0.0
+    data.loc[data.index[:5], "flat_t0"] = np.nan                   # imputed, but 0 wherever it is observed
+    data.loc[data.index[:5], "y_t1"] = 1.0
+    out = impute_chained(data, ["flat_t0", "y_t1"], 2, np.random.default_rng(4), iterations=2,
+                         predictors=["phb", "site"], method="norm")
+    assert all(np.isfinite(f[["flat_t0", "y_t1"]]).all().all() for f in out)
+    assert any("singular" in n for n in out[0].attrs["imputation_notes"])

@@ -124,3 +124,10 @@ def test_a_plan_file_itself_is_bounded(tmp_path):
         load_plan(big)
     with pytest.raises(PhbEvalError, match="a device"):
         load_plan("/dev/zero")
+
+
+def test_participant_id_cannot_be_the_cluster(tmp_path):
+    path = tmp_path / "plan.yaml"
+    path.write_text("cluster: participant_id\n")
+    with pytest.raises(PlanError, match="participant_id identifies people"):
+        load_plan(path)

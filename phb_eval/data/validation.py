@@ -22,6 +22,7 @@ from ..contract import (AGE_RANGE, BINARY_COLUMNS, BUDGET_COLUMNS, CONDITIONS, D
 from ..errors import DataError
 from .events_spark import check_events_spark, spark_can_check
 from .events_sql import check_events_file
+from .feasibility import feasibility_warnings
 from .problems import _MISSING_HINT, MAX_LISTED, Problem, _Report
 from .readers import BOOKKEEPING, parse_dates
 
@@ -371,6 +372,7 @@ def validate_cohort(cohort, plan=None, *, today=None, engine: str = "duckdb", sp
             check_events_file(cohort.events, cohort.frame, plan, rep, today=today)
     elif cohort.events is not None:
         _check_events(rep, cohort, today)
+    rep.problems.extend(feasibility_warnings(cohort.frame, plan))
     errors = [p for p in rep.problems if p.level == "error"]
     return errors + [p for p in rep.problems if p.level != "error"]
 
