@@ -694,10 +694,11 @@ def build_context(results, plan: Plan, figures_png: dict, image_mode: str = "dat
     su, co = _rows(est, "service_use"), _rows(est, "cost")
     tabs = []
     if not su.empty:
-        tabs.append(_table(_estimate_table(su, plan, reading=True), "service use: rate ratios (PHB / control)",
+        tabs.append(_table(_estimate_table(su, plan, reading=True, extra=[c for c in ("note",) if c in su]),
+                           "service use: rate ratios (PHB / control)",
                            formatted=True, csv="estimates"))
     if not co.empty:
-        tabs.append(_table(_estimate_table(co, plan, reading=False),
+        tabs.append(_table(_estimate_table(co, plan, reading=False, extra=[c for c in ("note",) if c in co]),
                            f"costs: differences, \u00a3 per person per year ({plan.costs.price_year} prices)",
                            formatted=True, csv="estimates"))
     tabs += named("service_use")
@@ -726,7 +727,8 @@ def build_context(results, plan: Plan, figures_png: dict, image_mode: str = "dat
         extra = [c for c in ("p_adjusted", "prespecified", "note") if c in sg]
         tabs.append(_table(_estimate_table(_order(sg, plan), plan, reading=False, extra=extra),
                            "effects within subgroups and interaction tests", formatted=True, csv="estimates",
-                           note="Interaction rows: estimate = Wald chi-square of equal effects across levels."))
+                           note="Interaction rows: estimate = F statistic (HTZ with CR2, Wald/q on G \u2212 1 df with CR1) "
+                                "of equal effects across levels."))
     add("subgroups", tables=tabs, figures=role_figs("subgroups"))
 
     # budget impact (omitted when absent and not mentioned)
