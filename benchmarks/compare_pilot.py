@@ -7,8 +7,13 @@ outcome and imputation an ANCOVA with CR1 errors by site, pooled by Rubin's rule
 complete-data df G − 1). Times exclude interpreter start-up and package loading. The cohort mirrors the
 pilot: 2,235 people, 20 sites, about 1,171 PHB holders, site effects and missing follow-up (MAR).
 
+Then, unless ``--no-full``, the full default compare at pilot size end to end: a fresh
+``phb-eval compare`` process on the simulated pilot (CSV cohort and events, default plan: m = 20,
+B = 5,000, every stratum), from start-up to the last output written, with each stage's time (read from
+the one line per stage it logs on stderr).
+
 Usage (from the repository root):
-    python benchmarks/compare_pilot.py [--m 20] [--iterations 10] [--scores 4] [--seed 1] [--no-r] [--full]
+    python benchmarks/compare_pilot.py [--m 20] [--iterations 10] [--scores 4] [--seed 1] [--no-r] [--no-full]
 """
 from __future__ import annotations
 
@@ -28,6 +33,7 @@ from phb_eval import outcomes
 from phb_eval.missing import impute_chained
 
 HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE))   # national_scale.run_compare
 COVARIATES = ["age", "sex", "condition"]
 PREDICTORS = ["phb", "site", *COVARIATES]
 # score -> (mean, sd) of the baseline value: rough pilot-like scales
@@ -68,18 +74,15 @@ def run_python(df: pd.DataFrame, scores, m: int, iterations: int, seed: int):
     return time.perf_counter() - start, pd.concat(rows, ignore_index=True).set_index("outcome")
 
 
-def run_full_compare(m: int) -> float:
-    """Wall time of the whole compare (every stage of the default plan) on the simulated pilot."""
-    from phb_eval import pipeline
-    from phb_eval.io import load_cohort
-    from phb_eval.plan import load_plan
+def run_full_compare() -> dict:
+    """``phb-eval compare`` (default plan) on the simulated pilot in a fresh process: wall time including
+    start-up and every output, peak memory, seconds per stage."""
+    from national_scale import run_compare
+
     from phb_eval.simulate import simulate_pilot, write_simulation
-    plan = load_plan(None, {"imputation": {"m": m}})
     with tempfile.TemporaryDirectory() as tmp:
         paths = write_simulation(simulate_pilot(seed=2012, events=True), tmp)
-        start = time.perf_counter()
-        pipeline.compare(load_cohort(data=paths["cohort"], events=paths["events"], plan=plan), plan, quiet=True)
-        return time.perf_counter() - start
+        return run_compare(paths["cohort"], paths["events"])
 
 
 def main(argv=None) -> int:
@@ -89,17 +92,23 @@ def main(argv=None) -> int:
     ap.add_argument("--scores", type=int, default=4, help="how many outcome scores in the set (1-4)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--no-r", action="store_true", help="time phb-eval only")
-    ap.add_argument("--full", action="store_true", help="also time the whole compare on the simulated pilot")
+    ap.add_argument("--no-full", action="store_true", help="skip the end-to-end compare on the simulated pilot")
     args = ap.parse_args(argv)
     scores = list(SCORES)[: max(1, min(args.scores, len(SCORES)))]
     df = pilot_cohort(np.random.default_rng(args.seed), scores=scores)
     py_seconds, py_rows = run_python(df, scores, args.m, args.iterations, args.seed)
     print(f"cohort: {len(df)} people, {df['site'].nunique()} sites, {int(df['phb'].sum())} PHB; "
           f"scores {scores}; m = {args.m}, {args.iterations} iterations")
+    import os
+    print(f"cores: {len(os.sched_getaffinity(0))} usable of {os.cpu_count()}")
     print(f"phb-eval: {py_seconds:8.2f} s")
-    if args.full:
-        print(f"full compare on the simulated pilot (default plan, m = {args.m}, B = 5,000, events): "
-              f"{run_full_compare(args.m):.1f} s")
+    if not args.no_full:
+        full = run_full_compare()
+        print(f"full default compare on the simulated pilot (2,235 people, events; m = 20, B = 5,000, every "
+              f"stratum), end to end: {full['wall']:.1f} s, peak memory {full['peak_mb']:,.0f} MB")
+        for name, sec in sorted(full["stages"].items(), key=lambda kv: -kv[1]):
+            if sec >= 0.05:
+                print(f"    {name:<32}{sec:8.2f} s")
     r_result = None
     if not args.no_r and shutil.which("Rscript"):
         with tempfile.TemporaryDirectory() as tmp:

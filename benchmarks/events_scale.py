@@ -7,6 +7,11 @@ subprocess and reports wall time and peak resident memory (ru_maxrss of the chil
     python benchmarks/events_scale.py                                   # 200,000 people, 50 million events
     python benchmarks/events_scale.py --participants 20000 --events 5000000
     python benchmarks/events_scale.py --engines duckdb,pandas,spark
+    python benchmarks/events_scale.py --participants 100000 --events 5000000 --engines duckdb,spark
+
+DuckDB and Spark each validate the event file (every rule of the data contract; phb_eval.data.events_sql
+and phb_eval.data.events_spark) and then aggregate it; both times are reported (Spark's session start-up is
+excluded from both).
 
 The pandas route reads the same Parquet columns into memory and does the same windows and counts;
 its counts are checked against DuckDB's for equality before figures are reported.
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -81,15 +87,25 @@ def generate(n_people: int, n_events: int, seed: int = 1) -> None:
     writer.close()
 
 
-def run_duckdb(people_path: Path, events_path: Path, engine: str = "duckdb"):
+def run_engine(people_path: Path, events_path: Path, engine: str = "duckdb"):
+    """Validation (every event rule) then aggregation, by DuckDB or Spark: (validate s, aggregate s, counts)."""
     import pandas as pd
 
     from phb_eval import events
+    from phb_eval.data.events_spark import check_events_spark
+    from phb_eval.data.events_sql import check_events_file
 
     people = pd.read_parquet(people_path)
+    if engine == "spark":   # the session (JVM start-up) is not part of either timing
+        events.spark_session().sql("SELECT 1").collect()
     start = time.perf_counter()
+    if engine == "spark":
+        problems = check_events_spark(events_path, people, today="2024-01-01")
+    else:
+        problems = check_events_file(events_path, people, today="2024-01-01")
+    validated = time.perf_counter()
     counts = events.aggregate_events(events_path, people, engine=engine)
-    return time.perf_counter() - start, counts
+    return validated - start, time.perf_counter() - validated, counts, len(problems)
 
 
 def run_pandas(people_path: Path, events_path: Path):
@@ -119,18 +135,35 @@ def run_pandas(people_path: Path, events_path: Path):
     return time.perf_counter() - start, out.reset_index(names="participant_id")
 
 
+def children_peak_mb() -> float:
+    """Peak resident memory (VmHWM) of this process's live children, e.g. the Spark JVM, in MB."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/status"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+        if fields.get("PPid", "").strip() == str(os.getpid()) and "VmHWM" in fields:
+            total += float(fields["VmHWM"].split()[0]) / 1024
+    return total
+
+
 def child(engine: str, n_people: int, n_events: int) -> None:
     people_path, events_path = paths(n_people, n_events)
+    validate, problems = None, None
     if engine == "pandas":
         seconds, counts = run_pandas(people_path, events_path)
     else:
-        seconds, counts = run_duckdb(people_path, events_path, engine)
+        validate, seconds, counts, problems = run_engine(people_path, events_path, engine)
     check = DATA / f"check_{engine}_p{n_people}_e{n_events}.parquet"
     cols = ["participant_id", "inpatient_days_pre", "inpatient_days_post", "inpatient_admissions_post",
             "ae_attendances_post", "gp_consultations_pre", "gp_consultations_post"]
     counts[cols].to_parquet(check, index=False)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024   # Linux: KiB
-    print(json.dumps({"engine": engine, "seconds": seconds, "peak_mb": peak_mb}))
+    peak_mb += children_peak_mb()                                           # the Spark JVM
+    print(json.dumps({"engine": engine, "seconds": seconds, "validate_seconds": validate, "problems": problems,
+                      "peak_mb": peak_mb}))
 
 
 def main(argv=None) -> int:
@@ -157,9 +190,11 @@ def main(argv=None) -> int:
             print(f"{engine}: failed\n{proc.stderr[-2000:]}")
             continue
         results[engine] = json.loads(proc.stdout.strip().splitlines()[-1])
-        jvm = " (Python side only; the Spark JVM is not included)" if engine == "spark" else ""
-        print(f"{engine:>7}: {results[engine]['seconds']:8.1f} s wall, peak memory "
-              f"{results[engine]['peak_mb']:8.0f} MB{jvm}")
+        jvm = " (Python and the Spark JVM)" if engine == "spark" else ""
+        r = results[engine]
+        checked = (f"validation {r['validate_seconds']:7.1f} s ({r['problems']} problem lines), "
+                   if r.get("validate_seconds") is not None else "")
+        print(f"{engine:>7}: {checked}aggregation {r['seconds']:7.1f} s wall, peak memory {r['peak_mb']:8.0f} MB{jvm}")
     if len(results) > 1:
         import pandas as pd
 
@@ -169,6 +204,10 @@ def main(argv=None) -> int:
         for e, frame in checks.items():
             pd.testing.assert_frame_equal(checks[ref], frame, check_dtype=False)
         print(f"counts identical across {', '.join(results)}")
+    if "duckdb" in results and "spark" in results:
+        d, k = results["duckdb"], results["spark"]
+        print(f"spark / duckdb: validation x{k['validate_seconds'] / d['validate_seconds']:.2f}, "
+              f"aggregation x{k['seconds'] / d['seconds']:.2f}")
     if "duckdb" in results and "pandas" in results:
         d, p = results["duckdb"], results["pandas"]
         print(f"pandas / duckdb: time x{p['seconds'] / d['seconds']:.2f}, "

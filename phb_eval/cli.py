@@ -11,7 +11,6 @@ from pathlib import Path
 
 import click
 
-from . import __version__
 from .errors import PhbEvalError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -39,6 +38,13 @@ def json_option(f):
     return click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON to stdout.")(f)
 
 
+def engine_options(f):
+    f = click.option("--spark-master", default=None, help="Spark master URL (default: a local session on 2 cores).")(f)
+    f = click.option("--engine", type=click.Choice(["duckdb", "spark"]), default="duckdb", show_default=True,
+                     help="Engine that validates and aggregates the event table.")(f)
+    return f
+
+
 def cohort_options(f):
     f = click.option("--events", "events_path", type=click.Path(dir_okay=False), default=None,
                      help="Service-event table (record-linked data).")(f)
@@ -55,7 +61,7 @@ def _load_plan(plan_path, seed=None):
     return load_plan(plan_path, overrides)
 
 
-def _load_cohort(data, treatment_path, control_path, events_path, plan):
+def _load_cohort(data, treatment_path, control_path, events_path, plan, engine="duckdb"):
     if data is None and not (treatment_path and control_path):
         raise PhbEvalError("no data given. Fix: give one DATA file with a 'group' column, "
                            "or both --treatment FILE and --control FILE")
@@ -64,7 +70,12 @@ def _load_cohort(data, treatment_path, control_path, events_path, plan):
     if bool(treatment_path) != bool(control_path):
         raise PhbEvalError("--treatment and --control go together: give both files")
     from .io import load_cohort
-    return load_cohort(data=data, treatment=treatment_path, control=control_path, events=events_path, plan=plan)
+    from .progress import stage
+    # with Spark a CSV/Parquet event file stays on disk whatever its size: Spark reads it, not pandas
+    on_disk = {"events_in_memory_max_bytes": 0} if engine == "spark" else {}
+    with stage("read"):
+        return load_cohort(data=data, treatment=treatment_path, control=control_path, events=events_path, plan=plan,
+                           **on_disk)
 
 
 def _echo_err(msg, quiet=False):
@@ -73,8 +84,16 @@ def _echo_err(msg, quiet=False):
 
 
 # ---- the group ------------------------------------------------------------------------------------
+def _print_version(ctx, _param, value):
+    if value and not ctx.resilient_parsing:
+        from . import __version__
+        click.echo(f"phb-eval, version {__version__}")
+        ctx.exit()
+
+
 @click.group(context_settings=CONTEXT)
-@click.version_option(__version__, "--version", prog_name="phb-eval")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
+              help="Show the version and exit.")
 def cli():
     """Evaluate NHS personal health budget (PHB) pilots.
 
@@ -125,7 +144,9 @@ def simulate(out_dir, n_phb, n_control, sites, seed, fmt, events, eq5d_version, 
 @cohort_options
 @plan_option
 @json_option
-def validate(data, treatment_path, control_path, events_path, plan_path, as_json):
+@quiet_option
+@engine_options
+def validate(data, treatment_path, control_path, events_path, plan_path, as_json, quiet, engine, spark_master):
     """Check cohort files against the data contract and report every problem at once.
 
     \b
@@ -134,11 +155,15 @@ def validate(data, treatment_path, control_path, events_path, plan_path, as_json
       phb-eval validate cohort.csv
       phb-eval validate --treatment phb.sav --control control.dta --events events.parquet
       phb-eval validate cohort.xlsx --plan my_plan.yaml --json
+      phb-eval validate cohort.parquet --events events.parquet --engine spark
     """
+    from .progress import configure, stage
     from .validate import validate_cohort
+    configure(quiet=quiet)
     plan = _load_plan(plan_path)
-    cohort = _load_cohort(data, treatment_path, control_path, events_path, plan)
-    problems = validate_cohort(cohort, plan)
+    cohort = _load_cohort(data, treatment_path, control_path, events_path, plan, engine)
+    with stage("validate"):
+        problems = validate_cohort(cohort, plan, engine=engine, spark_master=spark_master)
     errors = [p for p in problems if p.level == "error"]
     warnings = [p for p in problems if p.level == "warning"]
     if as_json:
@@ -186,13 +211,6 @@ def report_options(f):
                      help="Report formats, comma separated: html, md (HTML is always written).")(f)
     f = click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True,
                      help="Output folder (refused if it exists, unless --force).")(f)
-    return f
-
-
-def engine_options(f):
-    f = click.option("--spark-master", default=None, help="Spark master URL (default: a local session on 2 cores).")(f)
-    f = click.option("--engine", type=click.Choice(["duckdb", "spark"]), default="duckdb", show_default=True,
-                     help="Engine that aggregates the event table.")(f)
     return f
 
 
@@ -255,7 +273,7 @@ def _analyse(run, files, plan_path, seed, out_dir, formats, force, no_disclosure
     plan = _load_plan(plan_path, seed)
     inputs = [*files, *_plan_inputs(plan, plan_path)]
     with _check_out(out_dir, force, inputs):
-        cohort = _load_cohort(*files, plan)
+        cohort = _load_cohort(*files, plan, options.get("engine", "duckdb"))
         results = run(cohort, plan, command=sys.argv, base_dir=_plan_dir(plan_path), quiet=quiet, **options)
         _write(results, out_dir, plan, fmts, force, no_disclosure, quiet, inputs)
 
@@ -296,7 +314,9 @@ def score(data, treatment_path, control_path, events_path, plan_path, out_file, 
     """
     from .instruments import score_all
     from .io import write_table
+    from .progress import configure, stage
     from .validate import ensure_valid
+    configure(quiet=quiet)
     plan = _load_plan(plan_path)
     target = Path(out_file)
     if not target.suffix:  # same format as the input unless --out names one
@@ -304,11 +324,15 @@ def score(data, treatment_path, control_path, events_path, plan_path, out_file, 
     _check_score_target(target, force, [data, treatment_path, control_path, events_path,
                                         *_plan_inputs(plan, plan_path)])
     cohort = _load_cohort(data, treatment_path, control_path, events_path, plan)
-    for problem in ensure_valid(cohort, plan):
+    with stage("validate"):
+        problems = ensure_valid(cohort, plan)
+    for problem in problems:
         _echo_err(f"warning: {problem}", quiet)
-    scored = score_all(cohort.frame, plan, base_dir=_plan_dir(plan_path))
+    with stage("score"):
+        scored = score_all(cohort.frame, plan, base_dir=_plan_dir(plan_path))
     try:
-        write_table(scored.frame, target)
+        with stage("writing"):
+            write_table(scored.frame, target)
     except OSError as exc:
         from .report.outdir import system_error
         raise system_error(exc, target, "writing the scored file") from None

@@ -1,6 +1,7 @@
 """The data contract (../shared/data-contract.md) written down once, as data.
 
-validate.py checks against it, simulate.py writes it, instruments/ read item names from it.
+The input layer (phb_eval.data) reads and checks files by it, in memory and as DuckDB SQL alike;
+simulate.py writes it; instruments/ read item names from it; events.py counts within its windows.
 """
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ __all__ = [
     "REQUIRED", "GROUPS", "CONDITIONS", "DEPLOYMENTS", "SERVICE_EVENT_TYPES",
     "BUDGET_COLUMNS", "SERVICES", "OPTIONAL_SERVICES", "ITEMS", "ITEM_RANGES",
     "PRECOMPUTED_SCORES", "WAVE_RE", "wave_columns", "waves_in", "RESULT_COLUMNS",
-    "SERVICE_TO_EVENT",
+    "SERVICE_TO_EVENT", "DATE_COLUMNS", "ID_COLUMNS", "TEXT_COLUMNS", "EVENT_COLUMNS", "EVENT_REQUIRED",
+    "BINARY_COLUMNS", "MONEY_COLUMNS", "AGE_RANGE", "MIN_YEAR", "GHQ_LIKERT_MAX", "WINDOW_DAYS",
 ]
 
 REQUIRED = ["participant_id", "group", "site", "condition"]
@@ -54,6 +56,22 @@ SINGLE_ITEMS = {"eq_vas": (0, 100), "carer_health": (1, 5)}
 # Precomputed scores that may stand in for items (input name -> score name).
 PRECOMPUTED_SCORES = {"scrqol": "scrqol", "ghq12": "ghq12_likert", "eq5d_index": "eq5d_index",
                       "carer_scrqol": "carer_scrqol"}
+
+# Column types: identifiers and labels are text ("001" stays "001"); dates are ISO or UK day-first.
+DATE_COLUMNS = ("consent_date", "death_date", "event_date")
+ID_COLUMNS = ("participant_id", "site")          # never lose a value to a blanket missing code
+TEXT_COLUMNS = ("participant_id", "site", "group", "condition", "sex", "deployment", "service")
+BINARY_COLUMNS = ["died", "has_carer", *FLEXIBILITY_FEATURES]
+MONEY_COLUMNS = ["budget_gbp_per_year", "direct_cost_gbp_per_year"]
+AGE_RANGE = (16, 110)    # age in years at consent
+MIN_YEAR = 1900          # earlier dates are typing errors
+GHQ_LIKERT_MAX = 36      # GHQ-12 Likert score: 12 items x 3
+
+# The service-event table (one row per contact) and its windows around consent, in days:
+# pre = [consent - 365, consent), post = [consent, consent + 365).
+EVENT_COLUMNS = ("participant_id", "event_date", "service", "quantity", "cost_gbp")
+EVENT_REQUIRED = ["participant_id", "event_date", "service"]
+WINDOW_DAYS = 365
 
 WAVE_RE = re.compile(r"_(t\d+)$")
 

@@ -12,13 +12,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 
 from .contract import OPTIONAL_SERVICES, SERVICES
 from .errors import DataError, EstimationError, PhbEvalError, describe
 from .files import check_settings_file
 from .results import estimate_row, rows_frame, t_interval
-from .service_use import design_matrix
+from .models.design import build_design
+from .models.fit import fit_gamma_log, fit_ols
+from .models.registry import REGISTRY
 
 __all__ = ["UNIT_COST_COLUMNS", "COST_OUTCOMES", "load_inflation_index", "inflate", "load_unit_costs",
            "load_service_map", "person_costs", "cost_effects", "cost_breakdown"]
@@ -322,23 +323,25 @@ def person_costs(df: pd.DataFrame, unit_costs: pd.DataFrame, services=None, serv
 # ---------------------------------------------------------------------------------------------------
 def cost_effects(df: pd.DataFrame, covariates=("age", "sex", "condition"), models=("ols", "glm_gamma_log"),
                  outcomes=("total_cost", "direct_cost", "indirect_cost"), cluster: str = "site",
-                 conf_level: float = 0.95) -> pd.DataFrame:
+                 conf_level: float = 0.95, *, treatment: str = "phb", baseline: str = "cost_indirect_pre",
+                 variance: str = "cr2", bootstrap: dict | None = None) -> pd.DataFrame:
     """Adjusted PHB − control cost differences (£ per person per year).
 
-    Each cost is regressed on ``phb``, ``cost_indirect_pre`` and the covariates (complete cases), with
-    CR1 errors by ``cluster`` and t with (clusters − 1) df.
+    Each cost is regressed on the treatment, ``baseline`` (pre-consent indirect cost) and the covariates
+    (model terms, complete cases), with the cluster covariance ``variance`` by ``cluster``
+    (:mod:`phb_eval.models`).
 
     Returns
     -------
     DataFrame in the results layout (``analysis="cost"``, ``outcome`` in total_cost, direct_cost,
-    indirect_cost), methods:
+    indirect_cost), methods (``<variance>`` = cr1, cr2 or wcb):
 
-    - ``ols_cr1_site``: the PHB coefficient (£).
-    - ``glm_gamma_log_cr1_site``: gamma GLM with log link; ``estimate`` = cost ratio, ``se`` on the log
-      scale, interval exponentiated.
-    - ``glm_gamma_log_cr1_site_marginal_diff``: g-computation difference in mean cost (£), delta-method SE.
+    - ``ols_<variance>_<cluster>``: the PHB coefficient (£).
+    - ``glm_gamma_log_<variance>_<cluster>``: gamma GLM with log link; ``estimate`` = cost ratio, ``se`` on
+      the log scale, interval exponentiated (CR2 under a wild-bootstrap plan).
+    - ``..._marginal_diff``: g-computation difference in mean cost (£), delta-method SE.
 
-    Extra columns: ``df``, ``n``, ``note``.
+    Extra columns: ``df``, ``n_clusters``, ``n``, ``note``.
 
     Notes
     -----
@@ -354,64 +357,49 @@ def cost_effects(df: pd.DataFrame, covariates=("age", "sex", "condition"), model
     for outcome in outcomes:
         for model in models:
             try:
-                rows.extend(_cost_model(df, outcome, model, list(covariates), cluster, conf_level))
+                rows.extend(_cost_model(df, outcome, model, list(covariates), cluster, conf_level, treatment,
+                                        baseline, variance, bootstrap))
             except EstimationError as exc:
-                rows.append(estimate_row("cost", outcome, f"{model}_cr1_{cluster}", math.nan, note=str(exc)))
+                rows.append(estimate_row("cost", outcome, REGISTRY[model].method(variance, cluster), math.nan,
+                                         note=str(exc)))
     return rows_frame(rows)
 
 
-def _cost_model(df, outcome, model, covariates, cluster, conf_level) -> list[dict]:
-    rows = []
+def _cost_model(df, outcome, model, covariates, cluster, conf_level, treatment, baseline, variance,
+                bootstrap) -> list[dict]:
+    from .outcomes import effect_row
     if outcome not in COST_OUTCOMES:
         raise EstimationError(f"unknown cost outcome {outcome!r}; choose from {list(COST_OUTCOMES)}")
     col = COST_OUTCOMES[outcome]
-    needed = [col, "phb", "cost_indirect_pre", cluster, *covariates]
+    needed = [col, treatment, baseline, cluster]
     absent = [c for c in needed if c not in df.columns]
     if absent:
         raise EstimationError(f"{outcome}: needs column(s) {absent}; total and direct costs need "
                               "direct_cost_gbp_per_year for controls")
-    frame = df[needed].dropna()
-    n_phb, n_control = int((frame["phb"] == 1).sum()), int((frame["phb"] == 0).sum())
-    if n_phb == 0 or n_control == 0:
-        raise EstimationError(f"{outcome}: no {'PHB holders' if n_phb == 0 else 'controls'} with an observed "
-                              f"{col}, so the arms cannot be compared")
-    g = frame[cluster].astype(str)
-    if g.nunique() < 2:
-        raise EstimationError(f"{outcome}: cluster-robust errors by '{cluster}' need at least 2 clusters")
-    X = design_matrix(frame, ["phb", "cost_indirect_pre", *covariates])
-    y = frame[col].astype(float).to_numpy()
-    groups = pd.factorize(g)[0]
-    dof = g.nunique() - 1
-    note = f"{len(df) - len(frame)} people without {col} or a covariate left out" if len(frame) < len(df) else ""
-    common = dict(n_phb=n_phb, n_control=n_control, df=dof, n=len(y), note=note)
-    base = f"{model}_cr1_{cluster}"
+    d = build_design(df, col, treatment=treatment, covariates=covariates, cluster=cluster, baseline=baseline,
+                     what=outcome)
+    note = "; ".join(d.notes)
+    spec = REGISTRY[model]
+    method = spec.method(variance, cluster)
+    common = dict(n=len(d.y), note=note)
     if model == "ols":
-        res = sm.OLS(y, X).fit(cov_type="cluster", cov_kwds={"groups": groups})
-        b, se = float(res.params["phb"]), float(res.bse["phb"])
-        lo, hi, p = t_interval(b, se, dof, conf_level)
-        rows.append(estimate_row("cost", outcome, base, b, se, lo, hi, p, **common))
-    elif model == "glm_gamma_log":
-        if (y <= 0).any():
-            raise EstimationError(f"{outcome}: {int((y <= 0).sum())} people have a cost of £0 or less; the "
-                                  "gamma model needs positive costs. Fix: use the ols model for this outcome")
-        res = sm.GLM(y, X, family=sm.families.Gamma(sm.families.links.Log())).fit(
-            method="newton", optim_hessian="eim", tol=1e-12, maxiter=200, disp=0,
-            start_params=np.r_[math.log(y.mean()), np.zeros(X.shape[1] - 1)],
-            cov_type="cluster", cov_kwds={"groups": groups})
-        b, se = float(res.params["phb"]), float(res.bse["phb"])
-        lo, hi, p = t_interval(b, se, dof, conf_level)
-        rows.append(estimate_row("cost", outcome, base, math.exp(b), se, math.exp(lo), math.exp(hi), p,
-                                 **common))
-        Z1, Z0 = X.to_numpy().copy(), X.to_numpy().copy()
-        j = list(X.columns).index("phb")
-        Z1[:, j], Z0[:, j] = 1.0, 0.0
-        beta = res.params.to_numpy()
-        m1, m0 = np.exp(Z1 @ beta), np.exp(Z0 @ beta)
-        diff = float(m1.mean() - m0.mean())
-        grad = (m1[:, None] * Z1).mean(0) - (m0[:, None] * Z0).mean(0)  # d diff / d beta
-        se_d = float(np.sqrt(grad @ np.asarray(res.cov_params()) @ grad))
-        lo, hi, p = t_interval(diff, se_d, dof, conf_level)
-        rows.append(estimate_row("cost", outcome, f"{base}_marginal_diff", diff, se_d, lo, hi, p, **common))
+        fit = fit_ols(d, spec.variance(variance), bootstrap=bootstrap, what=outcome)
+        return [effect_row("cost", outcome, method, fit, treatment, conf_level, "all", cluster, **common)]
+    fit = fit_gamma_log(d, spec.variance(variance), what=outcome)
+    rows = [effect_row("cost", outcome, method, fit, treatment, conf_level, "all", cluster, exp=True, **common)]
+    X = d.X.to_numpy()
+    Z1, Z0 = X.copy(), X.copy()
+    j = d.columns.index(treatment)
+    Z1[:, j], Z0[:, j] = 1.0, 0.0
+    beta = fit.params.to_numpy()
+    m1, m0 = np.exp(Z1 @ beta), np.exp(Z0 @ beta)
+    grad = (m1[:, None] * Z1).mean(0) - (m0[:, None] * Z0).mean(0)  # d diff / d beta
+    t = fit.contrast(grad, level=conf_level)
+    diff = float(m1.mean() - m0.mean())
+    se_d = t["se"]
+    lo, hi, p = t_interval(diff, se_d, t["df"], conf_level)
+    rows.append(estimate_row("cost", outcome, f"{method}_marginal_diff", diff, se_d, lo, hi, p, n_phb=d.n_phb,
+                             n_control=d.n_control, df=t["df"], n_clusters=fit.n_clusters, **common))
     return rows
 
 

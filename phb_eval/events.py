@@ -23,33 +23,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from .contract import SERVICE_TO_EVENT
+from .contract import SERVICE_TO_EVENT, WINDOW_DAYS
+from .data.events import (check_event_columns, participant_windows, plan_rewrites_events, register_events,
+                          source_label)
+from .data.spark import spark_session
 from .errors import DataError, PhbEvalError
 
 __all__ = ["WINDOW_DAYS", "aggregate_events", "merge_counts", "participant_windows", "spark_session"]
 
-WINDOW_DAYS = 365
 ENGINES = ("duckdb", "spark")
-
-
-def participant_windows(participants: pd.DataFrame) -> pd.DataFrame:
-    """Small per-person frame for the join: ``pid``, ``consent`` (ISO date text), ``post_observed`` (0/1)."""
-    if "participant_id" not in participants.columns or "consent_date" not in participants.columns:
-        raise DataError("service events need 'participant_id' and 'consent_date' in the participant table. "
-                        "Fix: add each participant's consent date, or give _pre/_post counts instead of events")
-    consent = pd.to_datetime(participants["consent_date"], errors="coerce", dayfirst=False)
-    died = pd.to_numeric(participants["died"], errors="coerce").fillna(0) if "died" in participants else 0
-    death = pd.to_datetime(participants["death_date"], errors="coerce") if "death_date" in participants \
-        else pd.Series(pd.NaT, index=participants.index)
-    died_unknown_date = ((np.asarray(died) == 1) & death.isna().to_numpy())
-    return pd.DataFrame({
-        "pid": participants["participant_id"].astype(str).to_numpy(),
-        "consent": consent.dt.strftime("%Y-%m-%d").to_numpy(),
-        "post_observed": (~died_unknown_date).astype(int),
-    })
 
 
 def _date_expr(col: str, typ: str, engine: str) -> str:
@@ -108,43 +92,15 @@ ORDER BY p.pid
 """
 
 
-def _check_columns(columns: dict, source: str):
-    need = {"participant_id", "event_date", "service"}
-    missing = sorted(need - set(columns))
-    if missing:
-        raise DataError(f"{source}: the service-event table lacks column(s) {missing}. Fix: give participant_id, "
-                        "event_date, service (and quantity for inpatient bed days; cost_gbp optional)")
-
-
-def _source_label(events) -> str:
-    return str(events) if isinstance(events, (str, Path)) else "service events"
-
-
 def _run_duckdb(events, people: pd.DataFrame, plan=None):
     import duckdb
 
     con = duckdb.connect()
     try:
         con.register("people", people)
-        if isinstance(events, (str, Path)):
-            path = str(events)
-            if not Path(path).exists():
-                raise DataError(f"{path}: event file not found. Fix: give an existing CSV or Parquet file")
-            # a view: DuckDB streams the file during the query (out of core), cleaned exactly as validation
-            # read it (plan column mapping, missing codes, trimmed text, UK dates, decimal commas)
-            from .events_check import events_view_sql
-            try:
-                con.execute(f"CREATE VIEW events AS {events_view_sql(path, plan)}")
-                con.execute("DESCRIBE events").fetchall()
-            except duckdb.Error as exc:
-                if "quoted new lines" not in str(exc):
-                    raise
-                con.execute("DROP VIEW IF EXISTS events")
-                con.execute(f"CREATE VIEW events AS {events_view_sql(path, plan, parallel=False)}")
-        else:
-            con.register("events", events)
+        register_events(con, events, plan)
         columns = {r[0]: r[1] for r in con.execute("DESCRIBE events").fetchall()}
-        _check_columns(columns, _source_label(events))
+        check_event_columns(columns, source_label(events))
         types = [r[0] for r in con.execute("SELECT DISTINCT CAST(service AS VARCHAR) FROM events").fetchall()]
         stats = con.execute(
             f"SELECT COUNT(*), SUM(CASE WHEN e.pid NOT IN (SELECT pid FROM people) THEN 1 ELSE 0 END), "
@@ -154,22 +110,6 @@ def _run_duckdb(events, people: pd.DataFrame, plan=None):
     finally:
         con.close()
     return counts, types, stats
-
-
-def spark_session(master: str | None = None):
-    """A Spark session: local (2 cores) unless a master URL is given. Needs ``pip install 'phb-eval[spark]'``."""
-    try:
-        from pyspark.sql import SparkSession
-    except ImportError:
-        raise PhbEvalError("the spark engine needs pyspark. Fix: pip install 'phb-eval[spark]' "
-                           "(and Java 17), or use --engine duckdb") from None
-    session = (SparkSession.builder.master(master or "local[2]").appName("phb-eval")
-               .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
-               .config("spark.sql.session.timeZone", "UTC").config("spark.sql.shuffle.partitions", "8")
-               .config("spark.sql.debug.maxToStringFields", "1000")
-               .getOrCreate())
-    session.sparkContext.setLogLevel("ERROR")   # Spark's WARN lines are for Spark developers, not evaluators
-    return session
 
 
 def _run_spark(events, people: pd.DataFrame, master):
@@ -191,7 +131,7 @@ def _run_spark(events, people: pd.DataFrame, master):
         sdf = spark.createDataFrame(pdf)
     sdf.createOrReplaceTempView("events")
     columns = {f.name: f.dataType.simpleString() for f in sdf.schema.fields}
-    _check_columns(columns, _source_label(events))
+    check_event_columns(columns, source_label(events))
     types = [r[0] for r in spark.sql("SELECT DISTINCT CAST(service AS STRING) FROM events").collect()]
     d = _date_expr("event_date", columns["event_date"], "spark")
     row = spark.sql(f"SELECT COUNT(*), SUM(CASE WHEN p.pid IS NULL THEN 1 ELSE 0 END), "
@@ -200,11 +140,6 @@ def _run_spark(events, people: pd.DataFrame, master):
                     "ON e.pid = p.pid").collect()[0]
     counts = spark.sql(_sql(columns, types, "spark")).toPandas()
     return counts, types, tuple(row)
-
-
-def _plan_rewrites_events(plan) -> bool:
-    from .io import _mapping
-    return bool(_mapping(plan, "events") or plan.data.missing_codes or plan.data.missing_codes_by_column)
 
 
 def aggregate_events(events, participants: pd.DataFrame, engine: str = "duckdb", spark_master: str | None = None,
@@ -234,7 +169,7 @@ def aggregate_events(events, participants: pd.DataFrame, engine: str = "duckdb",
     if engine == "duckdb":
         counts, types, stats = _run_duckdb(events, people, plan)
     else:
-        if isinstance(events, (str, Path)) and plan is not None and _plan_rewrites_events(plan):
+        if isinstance(events, (str, Path)) and plan is not None and plan_rewrites_events(plan):
             raise PhbEvalError(f"{events}: the spark engine reads the event file as it is, but the plan maps event "
                                "columns or sets missing-value codes. Fix: use --engine duckdb, or give the file "
                                "with the contract's column names and no missing codes")

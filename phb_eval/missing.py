@@ -11,7 +11,6 @@ import math
 
 import numpy as np
 import pandas as pd
-from threadpoolctl import threadpool_limits
 
 from .errors import EstimationError
 from .progress import progress
@@ -24,10 +23,18 @@ __all__ = ["impute_chained", "pool_rubin", "barnard_rubin_df", "RIDGE", "single_
 RIDGE = 1e-5
 
 
+_BLAS = {}
+
+
 def single_thread_blas():
     """Context limiting BLAS to one thread: the many small products of imputation and model fitting run
-    several times slower when BLAS threads compete for a few shared cores (measured: 1.5 s vs 9 s)."""
-    return threadpool_limits(limits=1, user_api="blas")
+    several times slower when BLAS threads compete for a few shared cores (measured: 1.5 s vs 9 s).
+    The loaded BLAS libraries are found once per process (finding them costs ~7 ms, and models call this
+    once per fit)."""
+    from threadpoolctl import ThreadpoolController
+    if "controller" not in _BLAS:
+        _BLAS["controller"] = ThreadpoolController()
+    return _BLAS["controller"].limit(limits=1, user_api="blas")
 
 
 def _fixed_design(df: pd.DataFrame, predictors) -> tuple[np.ndarray, list[str]]:
@@ -67,31 +74,46 @@ def _match(yhat_obs: np.ndarray, yhat_mis: np.ndarray, donors: int, rng: np.rand
 
 
 def _chain(Z, F, Y, miss, targets, columns, methods, m, iterations, donors, rng) -> None:
-    """Run the chained-equation cycles in place on ``Z`` (m chains × n rows × J columns)."""
+    """Run the chained-equation cycles in place on ``Z`` (m chains × n rows × J columns).
+
+    The design of column j is [F, Z_others]: F (intercept and fixed predictors, site indicators …) is the
+    same in every chain and cycle, so its cross-products F'F and F'y are formed once per column and only
+    the blocks with the imputed columns are recomputed per chain; the m × n × P design is never built
+    (at 50,000 people and 40 sites it would be 400 MB per step)."""
     J = Z.shape[2]
-    Fm = np.broadcast_to(F, (m, *F.shape))
+    pf = F.shape[1]
+    fixed = {}
+    for j in targets:
+        ry = ~miss[:, j]
+        Fo = F[ry]
+        fixed[j] = (Fo, F[~ry], Fo.T @ Fo, Fo.T @ Y[ry, j])
     for _ in progress(range(iterations), desc="imputation (cycles)", unit="cycle"):
         for j in targets:
             ry = ~miss[:, j]
             others = [k for k in range(J) if k != j]
-            X = np.concatenate([Fm, Z[:, :, others]], axis=2)             # (m, n, P)
-            Xo, Xm = X[:, ry, :], X[:, ~ry, :]
+            Fo, Fmis, ftf, fty = fixed[j]
+            Zo, Zm = Z[:, ry][:, :, others], Z[:, ~ry][:, :, others]      # (m, n_obs, J-1), (m, n_mis, J-1)
             yo = Y[ry, j]
-            P = X.shape[2]
-            xtx = np.matmul(np.transpose(Xo, (0, 2, 1)), Xo)              # batched BLAS, all chains at once
+            P = pf + len(others)
+            ftz = np.matmul(Fo.T[None], Zo)                                 # (m, pf, J-1)
+            xtx = np.empty((m, P, P))
+            xtx[:, :pf, :pf] = ftf
+            xtx[:, :pf, pf:] = ftz
+            xtx[:, pf:, :pf] = np.transpose(ftz, (0, 2, 1))
+            xtx[:, pf:, pf:] = np.matmul(np.transpose(Zo, (0, 2, 1)), Zo)
             diag = np.diagonal(xtx, axis1=1, axis2=2)
             xtx = xtx + RIDGE * diag[:, :, None] * np.eye(P)[None]
             V = np.linalg.inv(xtx)
             V = (V + np.transpose(V, (0, 2, 1))) / 2
-            xty = np.matmul(yo[None, None, :], Xo)[:, 0, :]
+            xty = np.concatenate([np.broadcast_to(fty, (m, pf)), np.matmul(yo[None, None, :], Zo)[:, 0, :]], axis=1)
             coef = np.matmul(V, xty[:, :, None])[:, :, 0]
-            fitted_obs = np.matmul(Xo, coef[:, :, None])[:, :, 0]
+            fitted_obs = (coef[:, :pf] @ Fo.T) + np.matmul(Zo, coef[:, pf:, None])[:, :, 0]
             rss = ((yo[None, :] - fitted_obs) ** 2).sum(axis=1)
             dof = max(int(ry.sum()) - P, 1)
             sigma = np.sqrt(rss / rng.chisquare(dof, size=m))
             L = np.linalg.cholesky(V)
             beta = coef + np.matmul(L, rng.standard_normal((m, P))[:, :, None])[:, :, 0] * sigma[:, None]
-            mean_mis = np.matmul(Xm, beta[:, :, None])[:, :, 0]
+            mean_mis = (beta[:, :pf] @ Fmis.T) + np.matmul(Zm, beta[:, pf:, None])[:, :, 0]
             if methods[columns[j]] == "norm":
                 Z[:, ~ry, j] = mean_mis + rng.standard_normal(mean_mis.shape) * sigma[:, None]
             else:
@@ -121,7 +143,9 @@ def impute_chained(df: pd.DataFrame, columns, m: int, rng: np.random.Generator, 
     Returns
     -------
     list of ``m`` DataFrames, each a copy of ``df`` with the missing cells of ``columns`` filled. Each frame's
-    ``attrs["imputation_methods"]`` maps column -> method actually used.
+    ``attrs["imputation_methods"]`` maps column -> method actually used. The copies are shallow (pandas
+    copy-on-write): the columns not imputed are shared with ``df`` and copied only if someone writes to
+    them, so m datasets cost m × ``columns``, not m frames.
 
     Notes
     -----
@@ -173,7 +197,7 @@ def impute_chained(df: pd.DataFrame, columns, m: int, rng: np.random.Generator, 
         _chain(Z, F, Y, miss, targets, columns, methods, m, iterations, donors, rng)
     out = []
     for k in range(m):
-        frame = df.copy()
+        frame = df.copy(deep=False)   # copy-on-write: each dataset holds only its imputed columns, not the frame
         for j in targets:
             frame[columns[j]] = Z[k, :, j]
         frame.attrs["imputation_methods"] = dict(methods)

@@ -20,14 +20,19 @@ __all__ = ["prepare", "compare", "subgroups", "merge", "demo_budget_impact", "BI
 BINARY_OUTCOMES = {"ghq12_caseness", "carer_health_good", "mortality"}
 NO_BASELINE = {"mortality"}
 class _Clock:
-    def __init__(self):
+    """Times each stage (``Results.meta["timings"]``) and reports it on stderr (``progress.stage``)."""
+
+    def __init__(self, quiet: bool | None = None):
         self.timings = {}
+        self.quiet = quiet
 
     @contextmanager
     def stage(self, name):
+        from .progress import stage
         start = time.perf_counter()
         try:
-            yield
+            with stage(name, quiet=self.quiet):
+                yield
         finally:
             self.timings[name] = round(time.perf_counter() - start, 3)
 
@@ -49,16 +54,14 @@ def prepare(cohort, plan: Plan, *, engine: str = "duckdb", spark_master=None, re
     results = results if results is not None else Results()
     clock = clock or _Clock()
     with clock.stage("validate"):
-        for problem in validate.ensure_valid(cohort, plan):
+        for problem in validate.ensure_valid(cohort, plan, engine=engine, spark_master=spark_master):
             results.warnings.append(f"data: {problem}")
     frame = cohort.frame
     if getattr(cohort, "events", None) is not None:
         from . import events
-        from .progress import progress
-        with clock.stage("events"), progress(total=1, desc=f"event aggregation ({engine})", unit="run") as bar:
+        with clock.stage("events"):
             counts = events.aggregate_events(cohort.events, frame, engine=engine, spark_master=spark_master,
                                               plan=plan)
-            bar.update(1)
             frame = events.merge_counts(frame, counts, warn=results.warnings)
     with clock.stage("score"):
         scored = instruments.score_all(frame, plan, base_dir=base_dir)
@@ -89,12 +92,29 @@ def _present(frame: pd.DataFrame, outcome: str, wave: str) -> bool:
 
 
 def _covariates(frame: pd.DataFrame, plan: Plan, results: Results) -> list[str]:
-    covs = [c for c in plan.covariates if c in frame and frame[c].notna().any()]
-    absent = [c for c in plan.covariates if c not in covs]
+    """The plan's adjustment set as model terms, read once (PlanError for a term that cannot be used);
+    terms reading a column the data lack, or one never observed, are dropped with a warning."""
+    from .models.design import parse_terms, split_available
+    terms = parse_terms(plan.covariates, cluster=plan.cluster)
+    observed = [c for c in frame.columns if frame[c].notna().any()]
+    covs, absent = split_available(terms, observed)
     if absent:
-        results.warnings.append(f"covariate(s) {absent} named in the plan are not in the data; every model "
-                                f"adjusts for {covs or 'no covariates'} only")
-    return covs
+        results.warnings.append(f"covariate(s) {[t.text for t in absent]} named in the plan are not in the data; "
+                                f"every model adjusts for {[t.text for t in covs] or 'no covariates'} only")
+    incomplete = frame[_variables([t.text for t in covs], plan)].isna().any(axis=1) if covs else None
+    if incomplete is not None and incomplete.any():
+        how = ("left out of every model (plan: missing: complete_case)" if plan.missing == "complete_case" else
+               "left out of the complete-case models and imputed with the outcomes in ancova_mi")
+        results.meta.setdefault("notes", []).append(
+            f"covariates: {int(incomplete.sum())} of {len(frame)} people have a missing covariate; they are {how}")
+    results.meta.setdefault("notes", []).extend(plan.estimator_notes)
+    return [t.text for t in covs]
+
+
+def _variables(covs, plan: Plan) -> list[str]:
+    """The data columns the adjustment set reads (for tables, propensity and imputation models)."""
+    from .models.design import parse_terms, term_variables
+    return term_variables(parse_terms(covs, cluster=plan.cluster))
 
 
 def _balance(frame, plan, covs, results, base):
@@ -104,7 +124,7 @@ def _balance(frame, plan, covs, results, base):
               if f"{o}_{base}" in frame and pd.api.types.is_numeric_dtype(frame[f"{o}_{base}"])
               and frame[f"{o}_{base}"].notna().any()]
     ps_frame, score_terms = balance.with_missing_indicators(frame, scores)
-    ps_vars = covs + score_terms
+    ps_vars = list(dict.fromkeys(covs + score_terms))   # a baseline score may be a covariate too
     weights = None
     fitted = _try(results, "propensity score", balance.propensity, ps_frame, ps_vars)
     ps = fitted[0] if fitted is not None else None
@@ -139,15 +159,37 @@ def _balance(frame, plan, covs, results, base):
 
 
 def _impute(frame, plan, covs, outcomes, rng, results, base, fu):
-    """m completed copies of the living cohort (carer outcomes only where there is a carer)."""
+    """m completed copies of the living cohort (carer outcomes only where there is a carer).
+
+    Missing covariates are imputed with each outcome in the chained equations: numeric ones as they are,
+    two-level text ones (sex) coded 0/1 so PMM keeps them to the observed levels. Text covariates with
+    more levels, and every covariate under ``missing: complete_case``, are complete cases (said in a warning).
+    """
     from .missing import impute_chained
     live = frame[frame.get("mortality", pd.Series(0, index=frame.index)).fillna(0) != 1]
-    predictors = [c for c in ["phb", plan.cluster, *covs] if c in live]
-    complete = live[predictors].notna().all(axis=1)
+    variables = [v for v in _variables(covs, plan) if v in live]
+    gaps = [v for v in variables if live[v].isna().any()]
+    coded, levels = {}, {}
+    for v in gaps if plan.missing == "impute" else []:
+        col = live[v]
+        if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+            coded[v] = v
+        elif col.dropna().nunique() == 2:
+            levels[v] = sorted(col.dropna().astype(str).unique())
+            coded[v] = f"__imp_{v}"
+    fixed = [c for c in ["phb", plan.cluster, *variables] if c in live and c not in coded]
+    complete = live[fixed].notna().all(axis=1)
     if (~complete).any():
+        left = [v for v in gaps if v not in coded]
         results.warnings.append(f"multiple imputation: {int((~complete).sum())} living people with a missing "
-                                f"covariate ({', '.join(covs)}) are left out of the imputed analyses")
-    live = live[complete]
+                                f"covariate ({', '.join(left)}) are left out of the imputed analyses")
+    live = live[complete].copy()
+    for v, lv in levels.items():
+        live[coded[v]] = live[v].astype(str).map({lv[0]: 0.0, lv[1]: 1.0}).where(live[v].notna())
+    if coded:
+        results.meta.setdefault("notes", []).append(
+            f"multiple imputation: missing values of the covariate(s) {', '.join(coded)} are imputed with the "
+            "outcomes in the chained equations")
     sets = {}
     carers = live[live["has_carer"].fillna(0) == 1] if "has_carer" in live else live.iloc[:0]
     for outcome in outcomes:
@@ -155,19 +197,40 @@ def _impute(frame, plan, covs, outcomes, rng, results, base, fu):
         columns = [f"{outcome}_{w}" for w in (base, fu) if f"{outcome}_{w}" in rows]
         if len(rows) < 20 or not columns:
             continue
+        todo = [c for c in coded.values() if rows[c].isna().any() and c not in columns]
         # one imputation model per outcome (its own baseline and follow-up): near-duplicate scores of the
         # same instrument (ascot_raw, scrqol) in one chained model stall the chains at their start values
-        sets[outcome] = _try(results, f"multiple imputation ({outcome})", impute_chained, rows, columns,
-                             plan.imputation.m, rng, iterations=plan.imputation.iterations,
-                             method=plan.imputation.method, donors=plan.imputation.donors, predictors=predictors)
-    sets = {k: v for k, v in sets.items() if v is not None}
+        done = _try(results, f"multiple imputation ({outcome})", impute_chained, rows, columns + todo,
+                    plan.imputation.m, rng, iterations=plan.imputation.iterations, method=plan.imputation.method,
+                    donors=plan.imputation.donors,
+                    predictors=[c for c in fixed + [x for x in coded.values() if x not in todo] if c not in columns])
+        if done is not None:
+            for k, imp in enumerate(done):
+                for v, lv in levels.items():
+                    imp[v] = imp[coded[v]].map({0.0: lv[0], 1.0: lv[1]})
+                done[k] = imp.drop(columns=[coded[v] for v in levels])
+            sets[outcome] = done
     return sets
+
+
+class _Context:
+    """What an outcome estimator's runner reads (see models.registry): frame, adjustment set, weights, imputed
+    data sets, the plan and the wild-bootstrap settings."""
+
+    def __init__(self, frame, plan, covs, weights, imputed, base, fu):
+        self.frame, self.plan, self.covariates, self.weights, self.imputed = frame, plan, covs, weights, imputed
+        self.base, self.fu = base, fu
+        self.bootstrap = bootstrap_settings(plan)
+
+
+def bootstrap_settings(plan: Plan) -> dict:
+    """B, weight type and seed of the wild cluster bootstrap (seed from the plan's seed)."""
+    return {"B": plan.wild_bootstrap.B, "weights": plan.wild_bootstrap.weights, "seed": plan.seed}
 
 
 def _outcomes(frame, plan, covs, weights, imputed, results, base, fu):
     from . import outcomes as est
-    conf = plan.confidence_level
-    common = dict(cluster=plan.cluster, conf_level=conf, followup_wave=fu, baseline_wave=base)
+    ctx = _Context(frame, plan, covs, weights, imputed, base, fu)
     for outcome in plan.outcomes:
         if not _present(frame, outcome, fu):
             why = ("no ASCOT weights file in the plan and no precomputed scrqol column"
@@ -176,23 +239,10 @@ def _outcomes(frame, plan, covs, weights, imputed, results, base, fu):
             continue
         if outcome not in NO_BASELINE:
             results.add(_try(results, f"outcome {outcome} (unadjusted)", est.unadjusted, frame, outcome,
-                             conf_level=conf, waves=(base, fu)))
-        if outcome in BINARY_OUTCOMES:
-            results.add(_try(results, f"outcome {outcome}", est.binary_effects, frame, outcome, covs, **common))
-            if "ancova_ipw_cr1_site" in plan.estimators and weights is not None:
-                results.add(_try(results, f"outcome {outcome} (weighted)", est.binary_effects, frame, outcome,
-                                 covs, weights=weights, **common))
-            continue
+                             conf_level=plan.confidence_level, waves=(base, fu)))
+        binary = outcome in BINARY_OUTCOMES
         for name in plan.estimators:
-            what = f"outcome {outcome} ({name})"
-            if name == "ancova_cr1_site":
-                results.add(_try(results, what, est.ancova, frame, outcome, covs, **common))
-            elif name == "did_cr1_site":
-                results.add(_try(results, what, est.did, frame, outcome, covs, **common))
-            elif name == "ancova_ipw_cr1_site" and weights is not None:
-                results.add(_try(results, what, est.ancova, frame, outcome, covs, weights=weights, **common))
-            elif name == "ancova_cr1_site_mi" and outcome in imputed:
-                results.add(_try(results, what, est.ancova_mi, imputed[outcome], outcome, covs, **common))
+            results.add(_try(results, f"outcome {outcome} ({name})", est.RUNNERS[name], ctx, outcome, binary))
 
 
 def _service_use_and_costs(frame, plan, covs, results):
@@ -205,10 +255,11 @@ def _service_use_and_costs(frame, plan, covs, results):
     for service in services:
         for model in plan.service_use.models:
             results.add(_try(results, f"service use {service} ({model})", service_use.count_model, frame, service,
-                             covs, model=model, cluster=plan.cluster, conf_level=conf))
+                             covs, model=model, cluster=plan.cluster, conf_level=conf, variance=plan.variance))
         if len(plan.service_use.models) > 1:
             fit = _try(results, f"service use {service} (fit comparison)", service_use.fit_comparison, frame,
-                       service, covs, models=plan.service_use.models, cluster=plan.cluster)
+                       service, covs, models=plan.service_use.models, cluster=plan.cluster,
+                       variance=plan.variance)
             if fit is not None:
                 fits.append(fit)
     if fits:
@@ -217,7 +268,8 @@ def _service_use_and_costs(frame, plan, covs, results):
     results.add(budget_per_holder_rows(frame, conf_level=conf, min_n=plan.disclosure.min_count))
     if "cost_total" in frame and frame["cost_total"].notna().any():
         results.add(_try(results, "costs", costs.cost_effects, frame, covs, models=plan.costs.models,
-                         cluster=plan.cluster, conf_level=conf))
+                         cluster=plan.cluster, conf_level=conf, variance=plan.variance,
+                         bootstrap=bootstrap_settings(plan)))
         breakdown = _try(results, "cost breakdown", costs.cost_breakdown, frame)
         if breakdown is not None:
             results.tables["cost_breakdown"] = breakdown
@@ -274,8 +326,9 @@ def _subgroup_rows(frame, plan, covs, results, base, fu):
                 results.skipped.append(f"subgroup {variable}: not in the data")
                 continue
             rows = _try(results, f"subgroup {variable} for {outcome}", subgroup_effects, frame, outcome,
-                        variable, [c for c in covs if c != variable], baseline_wave=base, followup_wave=fu,
-                        cluster=plan.cluster, conf_level=plan.confidence_level, min_cell=plan.subgroups.min_cell)
+                        variable, covs, baseline_wave=base, followup_wave=fu, cluster=plan.cluster,
+                        conf_level=plan.confidence_level, min_cell=plan.subgroups.min_cell, variance=plan.variance,
+                        bootstrap=bootstrap_settings(plan))
             if rows is not None and not rows.empty:
                 parts.append(rows)
     if parts:
@@ -303,7 +356,7 @@ def compare(cohort, plan: Plan, *, engine: str = "duckdb", spark_master=None, co
     same data, plan and seed give identical numbers.
     """
     from .flow import participant_flow
-    clock = _Clock()
+    clock = _Clock(quiet)
     results = Results()
     frame, results = prepare(cohort, plan, engine=engine, spark_master=spark_master, results=results,
                              clock=clock, base_dir=base_dir)
@@ -312,13 +365,13 @@ def compare(cohort, plan: Plan, *, engine: str = "duckdb", spark_master=None, co
     covs = _covariates(frame, plan, results)
     with clock.stage("flow"):
         outcomes_here = [o for o in plan.outcomes if o not in NO_BASELINE]
-        results.tables["flow"] = participant_flow(frame, outcomes_here, covs, base, fu)
+        results.tables["flow"] = participant_flow(frame, outcomes_here, _variables(covs, plan), base, fu)
         results.table_specs["flow"] = {"count_columns": ["phb", "control"]}
     with clock.stage("balance"):
-        weights = _balance(frame, plan, covs, results, base)
+        weights = _balance(frame, plan, [v for v in _variables(covs, plan) if v != plan.cluster], results, base)
     with clock.stage("imputation"):
         imputed = {}
-        if "ancova_cr1_site_mi" in plan.estimators:
+        if "ancova_mi" in plan.estimators:
             mi_outcomes = [o for o in plan.outcomes if o not in BINARY_OUTCOMES and _present(frame, o, fu)]
             imputed = _impute(frame, plan, covs, mi_outcomes, rng, results, base, fu)
     with clock.stage("outcomes"):
@@ -326,7 +379,8 @@ def compare(cohort, plan: Plan, *, engine: str = "duckdb", spark_master=None, co
     with clock.stage("service_use_costs"):
         _service_use_and_costs(frame, plan, covs, results)
     with clock.stage("cea"):
-        _cost_effectiveness(frame, plan, covs, rng, results, base, fu, quiet)
+        # the CEA reads covariates as columns: it adjusts for the columns the plan's terms use
+        _cost_effectiveness(frame, plan, _variables(covs, plan), rng, results, base, fu, quiet)
     if subgroups:
         with clock.stage("subgroups"):
             _subgroup_rows(frame, plan, covs, results, base, fu)
@@ -338,7 +392,7 @@ def subgroups(cohort, plan: Plan, *, engine: str = "duckdb", spark_master=None, 
               base_dir=None, quiet: bool = False) -> Results:
     """Overall ANCOVA effects and subgroup effects with joint interaction tests, as the plan says."""
     from . import outcomes as est
-    clock = _Clock()
+    clock = _Clock(quiet)
     results = Results()
     frame, results = prepare(cohort, plan, engine=engine, spark_master=spark_master, results=results,
                              clock=clock, base_dir=base_dir)
@@ -349,7 +403,7 @@ def subgroups(cohort, plan: Plan, *, engine: str = "duckdb", spark_master=None, 
             if _present(frame, outcome, fu):
                 results.add(_try(results, f"outcome {outcome}", est.ancova, frame, outcome, covs,
                                  cluster=plan.cluster, conf_level=plan.confidence_level, followup_wave=fu,
-                                 baseline_wave=base))
+                                 baseline_wave=base, variance=plan.variance, bootstrap=bootstrap_settings(plan)))
     with clock.stage("subgroups"):
         _subgroup_rows(frame, plan, covs, results, base, fu)
     _meta(results, cohort, plan, clock, command, frame)

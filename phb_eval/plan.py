@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal, Optional
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from .errors import PlanError
 from .files import MAX_PLAN_BYTES, check_settings_file
@@ -236,6 +236,11 @@ class BudgetImpactSettings(_Strict):
     discount_rate: float = Field(0.035, ge=0, le=0.2)
 
 
+class WildBootstrapSettings(_Strict):
+    B: int = Field(999, ge=99, le=100_000, description="bootstrap replicates")
+    weights: Literal["rademacher", "webb"] = "rademacher"
+
+
 class Plan(_Strict):
     """Every setting that changes a result; echoed in results meta."""
 
@@ -250,8 +255,15 @@ class Plan(_Strict):
     primary_outcomes: list[str] = Field(default_factory=lambda: ["scrqol", "ascot_raw", "ghq12_likert", "eq5d_index"])
     covariates: list[str] = Field(default_factory=lambda: ["age", "sex", "condition"])
     cluster: str = "site"
-    estimators: list[Literal["ancova_cr1_site", "ancova_cr1_site_mi", "did_cr1_site", "ancova_ipw_cr1_site"]] = Field(
-        default_factory=lambda: ["ancova_cr1_site", "ancova_cr1_site_mi", "did_cr1_site", "ancova_ipw_cr1_site"])
+    estimators: list[Literal["ancova", "ancova_mi", "did", "ancova_ipw", "ancova_cr1_site", "ancova_cr1_site_mi",
+                             "did_cr1_site", "ancova_ipw_cr1_site"]] = Field(
+        default_factory=lambda: ["ancova", "ancova_mi", "did", "ancova_ipw"],
+        description="outcome estimators by bare name; legacy names such as ancova_cr1_site are mapped with a note")
+    variance: Literal["cr1", "cr2", "wild_bootstrap"] = Field(
+        "cr1", description="cluster covariance of every model: CR1, CR2 + Satterthwaite/HTZ, or the wild cluster bootstrap")
+    wild_bootstrap: WildBootstrapSettings = Field(default_factory=lambda: WildBootstrapSettings())
+    missing: Literal["impute", "complete_case"] = Field(
+        "impute", description="missing covariates: imputed with the outcomes (ancova_mi), or people dropped")
     confidence_level: float = Field(0.95, gt=0.5, lt=1.0)
     seed: int = Field(20120601, ge=0)
     imputation: ImputationSettings = Field(default_factory=ImputationSettings)
@@ -263,6 +275,18 @@ class Plan(_Strict):
     subgroups: SubgroupSettings = Field(default_factory=SubgroupSettings)
     disclosure: DisclosureSettings = Field(default_factory=DisclosureSettings)
     budget_impact: BudgetImpactSettings = Field(default_factory=BudgetImpactSettings)
+    _estimator_notes: list = PrivateAttr(default_factory=list)
+
+    @model_validator(mode="after")
+    def _bare_estimators(self):
+        from .models.registry import normalise_estimators
+        self.estimators, self._estimator_notes = normalise_estimators(self.estimators)
+        return self
+
+    @property
+    def estimator_notes(self) -> list[str]:
+        """Sentences for legacy estimator names mapped to bare names."""
+        return list(self._estimator_notes)
 
 
 def default_plan_path() -> Path:

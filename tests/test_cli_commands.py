@@ -5,6 +5,8 @@ import sys
 
 import pandas as pd
 import pytest
+
+from phb_eval.plan import load_plan
 import yaml
 
 from phb_eval.cli import main
@@ -60,7 +62,8 @@ def test_compare_writes_the_folder_and_refuses_to_replace_it(data, tmp_path, cap
     assert str(out / "report.html") in stdout
     results = json.loads((out / "results.json").read_text())
     methods = {r["method"] for r in results["estimates"] if r["analysis"] == "outcome"}
-    assert {"ancova_cr1_site", "ancova_cr1_site_mi", "did_cr1_site", "ancova_ipw_cr1_site"} <= methods
+    tag = {"cr1": "cr1", "cr2": "cr2", "wild_bootstrap": "wcb"}[load_plan(None).variance]
+    assert {f"{e}_{tag}_site" for e in ("ancova", "ancova_mi", "did", "ancova_ipw")} <= methods
     manifest = json.loads((out / "manifest.json").read_text())
     assert str(paths["cohort"]) in json.dumps(manifest)
     html = (out / "report.html").read_text()
@@ -83,7 +86,7 @@ def test_compare_two_files_gives_the_same_estimates_as_one(data, tmp_path, capsy
     frame[frame.group == "phb"].drop(columns="group").to_csv(phb, index=False)
     frame[frame.group == "control"].drop(columns="group").to_csv(ctl, index=False)
     plan_doc = yaml.safe_load(plan.read_text())
-    plan_doc.update({"estimators": ["ancova_cr1_site"], "cea": {"bootstrap": 50, "strata": ["all"]}})
+    plan_doc.update({"estimators": ["ancova"], "cea": {"bootstrap": 50, "strata": ["all"]}})
     small = tmp_path / "plan.yaml"
     small.write_text(yaml.safe_dump(plan_doc))
     one, two = tmp_path / "one", tmp_path / "two"
@@ -114,7 +117,8 @@ def test_subgroups_command(data, tmp_path, capsys):
     code, _, err = run(["subgroups", str(paths["cohort"]), "--plan", str(plan), "--out", str(out), "-q"], capsys)
     assert code == 0, err
     est = pd.read_csv(out / "tables/estimates.csv")
-    wald = est[est.method == "interaction_wald_cr1_site"]
+    tag = {"cr1": "cr1", "cr2": "cr2", "wild_bootstrap": "wcb"}[load_plan(None).variance]
+    wald = est[est.method == f"interaction_wald_{tag}_site"]
     assert set(wald.stratum) == {"budget_band", "sex"}
     assert wald.p_adjusted.notna().all()
     assert (out / "figures/subgroup_forest.png").exists()
@@ -178,7 +182,7 @@ def test_budget_impact_without_inputs_says_what_to_give(tmp_path, capsys):
 def test_no_disclosure_shows_raw_counts_and_says_so(data, tmp_path, capsys):
     paths, plan = data
     doc = yaml.safe_load(plan.read_text())
-    doc.update({"estimators": ["ancova_cr1_site"], "cea": {"bootstrap": 50, "strata": ["all"]}})
+    doc.update({"estimators": ["ancova"], "cea": {"bootstrap": 50, "strata": ["all"]}})
     small = tmp_path / "plan.yaml"
     small.write_text(yaml.safe_dump(doc))
     out = tmp_path / "raw"

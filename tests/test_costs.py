@@ -156,7 +156,7 @@ def cost_data():
 
 def test_cost_effects_match_r(cost_data):
     g = json.loads((GOLDEN / "service_use_costs.json").read_text())
-    out = costs.cost_effects(cost_data, ["age", "sex", "condition"], models=("ols", "glm_gamma_log"))
+    out = costs.cost_effects(cost_data, ["age", "sex", "condition"], models=("ols", "glm_gamma_log"), variance="cr1")
     assert set(out.analysis) == {"cost"}
     for outcome, col in costs.COST_OUTCOMES.items():
         r = g[col]
@@ -176,7 +176,7 @@ def test_cost_effects_match_r(cost_data):
 def test_cost_effects_zero_costs_give_a_reason(cost_data):
     df = cost_data.copy()
     df.loc[0, "cost_indirect"] = 0.0
-    out = costs.cost_effects(df, ["age", "sex", "condition"], outcomes=("indirect_cost",))
+    out = costs.cost_effects(df, ["age", "sex", "condition"], outcomes=("indirect_cost",), variance="cr1")
     gam = out[out.method == "glm_gamma_log_cr1_site"].iloc[0]
     assert math.isnan(gam.estimate) and "£0" in gam.note
     assert np.isfinite(out[out.method == "ols_cr1_site"].estimate.iloc[0])

@@ -19,6 +19,7 @@ import pytest
 from cohort_factory import build_cohort, build_events, write_table
 from phb_eval import events as aggregation
 from phb_eval import events_check, pipeline
+from phb_eval.data import events_sql
 from phb_eval.errors import DataError, PhbEvalError
 from phb_eval.io import load_cohort, parse_dates, read_table
 from phb_eval.plan import Plan, plan_from_dict
@@ -405,7 +406,7 @@ def test_empty_lines_are_found_outside_quotes_across_blocks(tmp_path, monkeypatc
     path = tmp_path / "e.csv"
     path.write_bytes(text)
     for chunk in (3, 5, 1 << 20):
-        monkeypatch.setattr(events_check, "_CHUNK", chunk)
+        monkeypatch.setattr(events_sql, "_CHUNK", chunk)
         assert events_check._empty_lines(path) == ([1, 2, 2, 3], 4)
 
 

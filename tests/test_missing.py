@@ -67,11 +67,11 @@ def cohort(n, seed, *, sites=20, effect=0.5, mcar=None):
 def test_ancova_mi_matches_mice_pool_scalar_with_cr1(stacked, golden):
     ref = golden["cr1"]
     _, completed = stacked
-    per = [outcomes.ancova(f, "y", COVS).iloc[0] for f in completed]
+    per = [outcomes.ancova(f, "y", COVS, variance="cr1").iloc[0] for f in completed]
     np.testing.assert_allclose([r["estimate"] for r in per], ref["Q"], rtol=1e-8)
     np.testing.assert_allclose([r["se"] ** 2 for r in per], ref["U"], rtol=1e-6)
-    row = outcomes.ancova_mi(completed, "y", COVS).iloc[0]
-    assert row["method"] == "ancova_cr1_site_mi"
+    row = outcomes.ancova_mi(completed, "y", COVS, variance="cr1").iloc[0]
+    assert row["method"] == "ancova_mi_cr1_site"
     assert row["df_complete"] == ref["dfcom"] and row["n_clusters"] == ref["n_clusters"] and row["m"] == ref["m"]
     for ours, theirs in [("estimate", "qbar"), ("ubar", "ubar"), ("b", "b"), ("se", "se"), ("df", "df"),
                          ("riv", "riv"), ("lambda", "lambda"), ("fmi", "fmi"), ("ci_low", "ci_low"),
@@ -176,10 +176,10 @@ def test_imputation_input_errors(small):
 
 def test_mi_estimate_close_to_full_data_under_mcar():
     full, inc = cohort(3000, 11, mcar=0.25)
-    truth = outcomes.ancova(full, "y", COVS).iloc[0]
+    truth = outcomes.ancova(full, "y", COVS, variance="cr1").iloc[0]
     completed = impute_chained(inc, ["y_t0", "y_t1"], 8, np.random.default_rng(5), iterations=5,
                                predictors=PREDICTORS)
-    mi = outcomes.ancova_mi(completed, "y", COVS).iloc[0]
+    mi = outcomes.ancova_mi(completed, "y", COVS, variance="cr1").iloc[0]
     assert abs(mi["estimate"] - truth["estimate"]) < truth["se"]
     assert mi["se"] > truth["se"]                                 # missing data cost information
     assert 0 < mi["fmi"] < 0.7
@@ -187,18 +187,18 @@ def test_mi_estimate_close_to_full_data_under_mcar():
 
 def test_ancova_mi_needs_two_imputations(small):
     with pytest.raises(EstimationError, match="at least 2"):
-        outcomes.ancova_mi([small.dropna()], "y", COVS)
+        outcomes.ancova_mi([small.dropna()], "y", COVS, variance="cr1")
 
 
 @pytest.mark.slow
 def test_mi_interval_coverage_planted_effect():
-    """95% intervals of ancova_cr1_site_mi cover the planted effect in ≥ 90% of 50 MAR cohorts."""
+    """95% intervals of ancova_mi_cr1_site cover the planted effect in ≥ 90% of 50 MAR cohorts."""
     effect, hits = 0.5, 0
     for seed in range(50):
         _, inc = cohort(600, 1000 + seed, effect=effect)
         completed = impute_chained(inc, ["y_t0", "y_t1"], 8, np.random.default_rng(seed), iterations=5,
                                    predictors=PREDICTORS)
-        row = outcomes.ancova_mi(completed, "y", COVS).iloc[0]
+        row = outcomes.ancova_mi(completed, "y", COVS, variance="cr1").iloc[0]
         hits += row["ci_low"] <= effect <= row["ci_high"]
     assert hits / 50 >= 0.90
 

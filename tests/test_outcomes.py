@@ -37,17 +37,17 @@ def _att(data):
 
 
 CASES = {
-    "ancova_95": lambda d: outcomes.ancova(d, "y", COVS).iloc[0],
-    "ancova_90": lambda d: outcomes.ancova(d, "y", COVS, conf_level=0.90).iloc[0],
-    "did_95": lambda d: outcomes.did(d, "y", COVS).iloc[0],
-    "binary_rd_95": lambda d: outcomes.binary_effects(d, "b", COVS).iloc[0],
-    "binary_or_95": lambda d: outcomes.binary_effects(d, "b", COVS).iloc[1],
-    "mortality_rd_95": lambda d: outcomes.binary_effects(d, "mortality", COVS).iloc[0],
-    "mortality_or_95": lambda d: outcomes.binary_effects(d, "mortality", COVS).iloc[1],
-    "ipw_att_ancova_95": lambda d: outcomes.ancova(d, "y", COVS, weights=_att(d)[1]).iloc[0],
+    "ancova_95": lambda d: outcomes.ancova(d, "y", COVS, variance="cr1").iloc[0],
+    "ancova_90": lambda d: outcomes.ancova(d, "y", COVS, conf_level=0.90, variance="cr1").iloc[0],
+    "did_95": lambda d: outcomes.did(d, "y", COVS, variance="cr1").iloc[0],
+    "binary_rd_95": lambda d: outcomes.binary_effects(d, "b", COVS, variance="cr1").iloc[0],
+    "binary_or_95": lambda d: outcomes.binary_effects(d, "b", COVS, variance="cr1").iloc[1],
+    "mortality_rd_95": lambda d: outcomes.binary_effects(d, "mortality", COVS, variance="cr1").iloc[0],
+    "mortality_or_95": lambda d: outcomes.binary_effects(d, "mortality", COVS, variance="cr1").iloc[1],
+    "ipw_att_ancova_95": lambda d: outcomes.ancova(d, "y", COVS, weights=_att(d)[1], variance="cr1").iloc[0],
     "ipw_overlap_ancova_95": lambda d: outcomes.ancova(
-        d, "y", COVS, weights=balance.propensity_weights(_att(d)[0], d["phb"], "overlap")).iloc[0],
-    "ipw_att_or_95": lambda d: outcomes.binary_effects(d, "b", COVS, weights=_att(d)[1]).iloc[1],
+        d, "y", COVS, weights=balance.propensity_weights(_att(d)[0], d["phb"], "overlap"), variance="cr1").iloc[0],
+    "ipw_att_or_95": lambda d: outcomes.binary_effects(d, "b", COVS, weights=_att(d)[1], variance="cr1").iloc[1],
 }
 
 
@@ -65,13 +65,13 @@ def test_matches_r_cr1(case, data, golden):
 
 def test_method_names_and_layout(data):
     w = _att(data)[1]
-    assert outcomes.ancova(data, "y", COVS)["method"].tolist() == ["ancova_cr1_site"]
-    assert outcomes.ancova(data, "y", COVS, weights=w)["method"].tolist() == ["ancova_ipw_cr1_site"]
-    assert outcomes.did(data, "y", COVS)["method"].tolist() == ["did_cr1_site"]
-    assert outcomes.binary_effects(data, "b", COVS)["method"].tolist() == ["ancova_rd_cr1_site", "logit_or_cr1_site"]
-    assert outcomes.binary_effects(data, "b", COVS, weights=w)["method"].tolist() == [
+    assert outcomes.ancova(data, "y", COVS, variance="cr1")["method"].tolist() == ["ancova_cr1_site"]
+    assert outcomes.ancova(data, "y", COVS, weights=w, variance="cr1")["method"].tolist() == ["ancova_ipw_cr1_site"]
+    assert outcomes.did(data, "y", COVS, variance="cr1")["method"].tolist() == ["did_cr1_site"]
+    assert outcomes.binary_effects(data, "b", COVS, variance="cr1")["method"].tolist() == ["ancova_rd_cr1_site", "logit_or_cr1_site"]
+    assert outcomes.binary_effects(data, "b", COVS, weights=w, variance="cr1")["method"].tolist() == [
         "ancova_ipw_rd_cr1_site", "logit_ipw_or_cr1_site"]
-    out = outcomes.ancova(data, "y", COVS, stratum="condition=chc")
+    out = outcomes.ancova(data, "y", COVS, stratum="condition=chc", variance="cr1")
     assert list(out.columns[: len(RESULT_COLUMNS)]) == RESULT_COLUMNS
     assert out["analysis"].iloc[0] == "outcome" and out["stratum"].iloc[0] == "condition=chc"
 
@@ -82,9 +82,9 @@ def test_weighted_arm_indicator_is_weighted_difference_of_means(data):
     keep = data["y_t1"].notna() & w.notna()
     y, t, ww = data.loc[keep, "y_t1"], data.loc[keep, "phb"], w[keep]
     expected = np.average(y[t == 1], weights=ww[t == 1]) - np.average(y[t == 0], weights=ww[t == 0])
-    row = outcomes.ancova(data, "y", [], baseline=False, weights=w).iloc[0]
+    row = outcomes.ancova(data, "y", [], baseline=False, weights=w, variance="cr1").iloc[0]
     assert row["estimate"] == pytest.approx(expected, rel=1e-12)
-    unweighted = outcomes.ancova(data, "y", [], baseline=False).iloc[0]
+    unweighted = outcomes.ancova(data, "y", [], baseline=False, variance="cr1").iloc[0]
     obs = data.dropna(subset=["y_t1"])
     expected = obs.loc[obs.phb == 1, "y_t1"].mean() - obs.loc[obs.phb == 0, "y_t1"].mean()
     assert unweighted["estimate"] == pytest.approx(expected, rel=1e-12)
@@ -101,7 +101,7 @@ def test_cr1_closed_form_for_arm_indicator(data):
     meat = sum(np.outer(s, s) for s in (pd.DataFrame(X * e[:, None]).groupby(d["site"].to_numpy()).sum().to_numpy()))
     G, N, K = d["site"].nunique(), len(d), 2
     V = G / (G - 1) * (N - 1) / (N - K) * bread @ meat @ bread
-    row = outcomes.ancova(data, "y", [], baseline=False).iloc[0]
+    row = outcomes.ancova(data, "y", [], baseline=False, variance="cr1").iloc[0]
     assert row["se"] == pytest.approx(math.sqrt(V[1, 1]), rel=1e-10)
     q = stats.t.ppf(0.975, G - 1)
     assert row["ci_low"] == pytest.approx(beta[1] - q * math.sqrt(V[1, 1]), rel=1e-10)
@@ -135,8 +135,8 @@ def test_unadjusted_means_welch_and_hedges_g(data):
 
 def test_inputs_not_modified(data):
     before = data.copy()
-    outcomes.ancova(data, "y", COVS, weights=_att(data)[1])
-    outcomes.binary_effects(data, "b", COVS)
+    outcomes.ancova(data, "y", COVS, weights=_att(data)[1], variance="cr1")
+    outcomes.binary_effects(data, "b", COVS, variance="cr1")
     outcomes.unadjusted(data, "y")
     pd.testing.assert_frame_equal(data, before)
 
@@ -152,17 +152,17 @@ def test_inputs_not_modified(data):
 def test_unestimable_designs_raise(data, mutate, message):
     covs = COVS + (["age2"] if message == "not identifiable" else [])
     with pytest.raises(EstimationError, match=message):
-        outcomes.ancova(mutate(data), "y", covs)
+        outcomes.ancova(mutate(data), "y", covs, variance="cr1")
 
 
 def test_binary_checks(data):
     with pytest.raises(EstimationError, match="must be coded 0/1"):
-        outcomes.binary_effects(data, "y", COVS)
+        outcomes.binary_effects(data, "y", COVS, variance="cr1")
     with pytest.raises(EstimationError, match="separation"):
         sep = data.assign(b_t1=data["phb"].astype(float))
-        outcomes.binary_effects(sep, "b", COVS)
+        outcomes.binary_effects(sep, "b", COVS, variance="cr1")
 
 
 def test_did_needs_both_waves(data):
     with pytest.raises(EstimationError, match="baseline column"):
-        outcomes.did(data.drop(columns="y_t0"), "y", COVS)
+        outcomes.did(data.drop(columns="y_t0"), "y", COVS, variance="cr1")

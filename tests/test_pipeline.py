@@ -11,9 +11,11 @@ import pytest
 from phb_eval import outcomes, pipeline
 from phb_eval.io import load_cohort
 from phb_eval.plan import load_plan
+from phb_eval.models.registry import REGISTRY
 from phb_eval.simulate import simulate_pilot, write_simulation
 
 FAST = {"cea": {"bootstrap": 200}, "imputation": {"m": 5, "iterations": 5}}
+TAG = {"cr1": "cr1", "cr2": "cr2", "wild_bootstrap": "wcb"}[load_plan(None).variance]   # the default variance
 
 
 @pytest.fixture(scope="module")
@@ -43,16 +45,17 @@ def test_every_planned_estimator_gives_a_row_per_outcome(small_results):
     plan, _, res = small_results
     est = res.estimates
     for outcome in ("scrqol", "ascot_raw", "ghq12_likert", "eq5d_index", "eq_vas", "carer_ascot_raw", "carer_health"):
-        for method in plan.estimators:
+        for name in plan.estimators:
+            method = REGISTRY[name].method(plan.variance, plan.cluster)
             assert len(_rows(est, "outcome", outcome, method)) == 1, (outcome, method)
     for outcome in ("ghq12_caseness", "carer_health_good", "mortality"):
-        assert len(_rows(est, "outcome", outcome, "ancova_rd_cr1_site")) == 1
-        assert len(_rows(est, "outcome", outcome, "logit_or_cr1_site")) == 1
+        assert len(_rows(est, "outcome", outcome, f"ancova_rd_{TAG}_site")) == 1
+        assert len(_rows(est, "outcome", outcome, f"logit_or_{TAG}_site")) == 1
     assert not _rows(est, "balance").empty
-    assert not _rows(est, "service_use", method="negbin_cr1_site").empty
-    assert not _rows(est, "cost", "total_cost", "ols_cr1_site").empty
+    assert not _rows(est, "service_use", method=f"negbin_{TAG}_site").empty
+    assert not _rows(est, "cost", "total_cost", f"ols_{TAG}_site").empty
     assert not est[est["analysis"].eq("cea") & est["outcome"].eq("nmb")].empty
-    assert not est[est["analysis"].eq("subgroup") & est["method"].eq("interaction_wald_cr1_site")].empty
+    assert not est[est["analysis"].eq("subgroup") & est["method"].eq(f"interaction_wald_{TAG}_site")].empty
     for name in ("flow", "balance", "propensity_model", "overlap", "cost_breakdown", "cea", "ceac", "cea_draws"):
         assert name in res.tables, name
 
@@ -60,8 +63,8 @@ def test_every_planned_estimator_gives_a_row_per_outcome(small_results):
 def test_pipeline_row_equals_direct_estimator_call(small_results):
     plan, cohort, res = small_results
     frame, _ = pipeline.prepare(cohort, plan)
-    direct = outcomes.ancova(frame, "ascot_raw", plan.covariates)
-    row = _rows(res.estimates, "outcome", "ascot_raw", "ancova_cr1_site").iloc[0]
+    direct = outcomes.ancova(frame, "ascot_raw", plan.covariates, variance=plan.variance)
+    row = _rows(res.estimates, "outcome", "ascot_raw", direct["method"].iloc[0]).iloc[0]
     assert row["estimate"] == pytest.approx(direct["estimate"].iloc[0], rel=1e-12)
     assert row["se"] == pytest.approx(direct["se"].iloc[0], rel=1e-12)
 
@@ -93,7 +96,8 @@ def test_mi_and_complete_case_agree_under_mar_on_pilot_sized_cohort(tmp_path):
                             "service_use": {"services": ["gp_consultations"]}})
     res = pipeline.compare(load_cohort(data=paths["cohort"], plan=plan), plan, quiet=True)
     truth = sim.truth["effects"]["att"]["ascot_raw"]["all"]
-    for method in plan.estimators:
+    for name in plan.estimators:
+        method = REGISTRY[name].method(plan.variance, plan.cluster)
         row = _rows(res.estimates, "outcome", "ascot_raw", method).iloc[0]
         # within 2.5 SE of the truth: a wrong pipeline (e.g. a stalled imputation) misses by far more
         assert abs(row["estimate"] - truth) < 2.5 * row["se"], (method, row["estimate"], truth)
@@ -104,7 +108,7 @@ def test_missing_scrqol_is_said_plainly(tmp_path, small):
     frame = frame.drop(columns=[c for c in frame.columns if "scrqol" in c])
     path = tmp_path / "no_scrqol.csv"
     frame.to_csv(path, index=False)
-    plan = load_plan(None, {**FAST, "estimators": ["ancova_cr1_site"], "cea": {"bootstrap": 50, "strata": ["all"]}})
+    plan = load_plan(None, {**FAST, "estimators": ["ancova"], "cea": {"bootstrap": 50, "strata": ["all"]}})
     res = pipeline.compare(load_cohort(data=path, plan=plan), plan, quiet=True)
     assert _rows(res.estimates, "outcome", "scrqol").empty
     assert any("scrqol" in s and "weights" in s for s in res.skipped)
@@ -113,7 +117,7 @@ def test_missing_scrqol_is_said_plainly(tmp_path, small):
 
 def test_unknown_covariate_is_warned_not_ignored(small):
     plan = load_plan(None, {**FAST, "covariates": ["age", "sex", "condition", "income"],
-                            "estimators": ["ancova_cr1_site"], "cea": {"bootstrap": 50, "strata": ["all"]}})
+                            "estimators": ["ancova"], "cea": {"bootstrap": 50, "strata": ["all"]}})
     res = pipeline.compare(load_cohort(data=small["cohort"], plan=plan), plan, quiet=True)
     assert any("income" in w for w in res.warnings)
 
@@ -122,16 +126,16 @@ def test_subgroups_detect_planted_heterogeneity(small):
     plan = load_plan(None, {"subgroups": {"variables": ["budget_band", "implementation_model"],
                                           "outcomes": ["ascot_raw"]}})
     res = pipeline.subgroups(load_cohort(data=small["cohort"], plan=plan), plan)
-    tests = res.estimates[res.estimates["method"].eq("interaction_wald_cr1_site")]
+    tests = res.estimates[res.estimates["method"].eq(f"interaction_wald_{TAG}_site")]
     assert set(tests["stratum"]) == {"budget_band", "implementation_model"}
     assert (tests["p_value"] < 0.05).all()
     assert tests["p_adjusted"].notna().all()
-    assert not _rows(res.estimates, "outcome", "ascot_raw", "ancova_cr1_site").empty
+    assert not _rows(res.estimates, "outcome", "ascot_raw", f"ancova_{TAG}_site").empty
 
 
 @pytest.mark.slow
 def test_mi_intervals_cover_the_planted_effect_on_simulated_pilots():
-    """95% intervals of ancova_cr1_site_mi cover the simulator's planted ATT on ASCOT in ≥ 90% of 50 pilots."""
+    """95% intervals of ancova_mi_cr1_site cover the simulator's planted ATT on ASCOT in ≥ 90% of 50 pilots."""
     from phb_eval.derive import analysis_frame
     from phb_eval.instruments import score_all
     from phb_eval.results import Results
@@ -142,7 +146,7 @@ def test_mi_intervals_cover_the_planted_effect_on_simulated_pilots():
         sim = simulate_pilot(seed=seed)
         frame = analysis_frame(score_all(sim.cohort, plan).frame, plan)
         imputed = pipeline._impute(frame, plan, covs, ["ascot_raw"], np.random.default_rng(seed), Results(), "t0", "t1")
-        row = outcomes.ancova_mi(imputed["ascot_raw"], "ascot_raw", covs).iloc[0]
+        row = outcomes.ancova_mi(imputed["ascot_raw"], "ascot_raw", covs, variance=plan.variance).iloc[0]
         hits += row["ci_low"] <= sim.truth["effects"]["att"]["ascot_raw"]["all"] <= row["ci_high"]
     assert hits / 50 >= 0.90, hits
 
@@ -151,7 +155,7 @@ def test_cea_high_budget_flexible_stratum_shows_the_larger_planted_effect(tmp_pa
     """The simulated pilot plants the largest effect for budgets >= £1,000 with all three flexibilities."""
     sim = simulate_pilot(seed=2012)
     paths = write_simulation(sim, tmp_path)
-    plan = load_plan(None, {"estimators": ["ancova_cr1_site"], "cea": {"bootstrap": 200,
+    plan = load_plan(None, {"estimators": ["ancova"], "cea": {"bootstrap": 200,
                             "strata": ["budget_band:implementation_model"]}})
     res = pipeline.compare(load_cohort(data=paths["cohort"], plan=plan), plan, quiet=True)
     eff = res.estimates[res.estimates["analysis"].eq("cea") & res.estimates["outcome"].eq("incremental_effect")]

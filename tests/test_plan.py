@@ -32,7 +32,7 @@ def test_user_plan_merges_over_defaults(tmp_path):
 
 @pytest.mark.parametrize("text, key, hint", [
     ("confidence_level: 1.5\n", "confidence_level", "less than 1"),
-    ("estimators: [ancova_magic]\n", "estimators.0", "ancova_cr1_site"),
+    ("estimators: [ancova_magic]\n", "estimators.0", "'ancova'"),
     ("instruments:\n  eq5d_version: 4L\n", "instruments.eq5d_version", "'3L'"),
     ("cea:\n  bootstrapp: 10\n", "cea.bootstrapp", "unknown setting"),
     ("strata:\n  budget_cuts: [1000, 500]\n", "strata.budget_cuts", "strictly increasing"),

@@ -37,7 +37,7 @@ def data(tmp_path_factory):
     paths = write_simulation(simulate_pilot(n_phb=150, n_control=150, sites=6, seed=11, events=True), d)
     plan = d / "fast.yaml"
     plan.write_text(yaml.safe_dump({"cea": {"bootstrap": 100, "strata": ["all"]},
-                                    "imputation": {"m": 3, "iterations": 3}, "estimators": ["ancova_cr1_site"],
+                                    "imputation": {"m": 3, "iterations": 3}, "estimators": ["ancova"],
                                     "subgroups": {"variables": ["sex"], "prespecified": []}}))
     return paths, plan
 
@@ -271,7 +271,7 @@ def test_non_csv_inflation_or_unit_cost_file_is_a_sentence(data, tmp_path, capsy
     binary.write_bytes(bytes(range(256)) * 40)
     for setting in ("inflation_index", "unit_costs"):
         plan = tmp_path / f"{setting}.yaml"
-        plan.write_text(yaml.safe_dump({"costs": {setting: str(binary)}, "estimators": ["ancova_cr1_site"],
+        plan.write_text(yaml.safe_dump({"costs": {setting: str(binary)}, "estimators": ["ancova"],
                                         "imputation": {"m": 2, "iterations": 1}, "cea": {"bootstrap": 50}}))
         code, _, err = run(["compare", paths["cohort"], "--plan", plan, "--out", tmp_path / setting], capsys)
         assert code == 2 and str(binary) in err and "not a readable CSV" in err and "Traceback" not in err, err

@@ -36,7 +36,7 @@ def _vec(d):
 @pytest.mark.parametrize("model", ["negbin", "poisson"])
 def test_glm_counts_match_r(data, golden, service, model):
     r = golden[service][model]
-    out = su.count_model(data, service, COVS, model=model)
+    out = su.count_model(data, service, COVS, model=model, variance="cr1")
     ratio = out[out.method == f"{model}_cr1_site"].iloc[0]
     b_r, se_r = r["coef"]["phb"], r["se_cr1"]["phb"]
     assert ratio.estimate == pytest.approx(math.exp(b_r), rel=1e-6)
@@ -56,17 +56,17 @@ def test_glm_counts_match_r(data, golden, service, model):
 @pytest.mark.parametrize("service", ["gp_consultations", "inpatient_admissions"])
 def test_all_negbin_coefficients_and_cr1_match_r(data, golden, service):
     p = su._prepare(data, service, COVS, "site")
-    fit = su._fit(p, "negbin")
+    fit = su._fit(p, "negbin", "cr1")
     r = golden[service]["negbin"]
     np.testing.assert_allclose(fit.params.to_numpy(), _vec(r["coef"]), rtol=1e-7)
-    np.testing.assert_allclose(np.sqrt(np.diag(fit.cov.to_numpy())), _vec(r["se_cr1"]), rtol=1e-6)
+    np.testing.assert_allclose(np.sqrt(np.diag(fit.vcov.to_numpy())), _vec(r["se_cr1"]), rtol=1e-6)
 
 
 @pytest.mark.parametrize("service,model", [("inpatient_admissions", "zinb"), ("inpatient_admissions", "hurdle_negbin"),
                                            ("gp_consultations", "hurdle_negbin")])
 def test_zero_models_match_pscl(data, golden, service, model):
     p = su._prepare(data, service, COVS, "site")
-    fit = su._fit(p, model)
+    fit = su._fit(p, model, "cr1")
     r = golden[service][model]
     k = p.X.shape[1]
     params = fit.params.to_numpy()
@@ -76,7 +76,7 @@ def test_zero_models_match_pscl(data, golden, service, model):
     assert fit.alpha == pytest.approx(1 / r["theta"], rel=1e-4)
     assert fit.loglik == pytest.approx(r["loglik"], abs=1e-6)
     assert fit.zeros_predicted == pytest.approx(r["zeros_predicted"], rel=1e-4)
-    out = su.count_model(data, service, COVS, model=model)
+    out = su.count_model(data, service, COVS, model=model, variance="cr1")
     assert list(out.method) == [f"{model}_cr1_site", f"{model}_cr1_site_marginal_diff",
                                 f"{model}_cr1_site_marginal_ratio"]
     assert out.estimate.iloc[0] == pytest.approx(math.exp(r["coef_count"]["phb"]), rel=1e-4)
@@ -96,7 +96,7 @@ def test_zinb_standard_errors_explained(data, golden):
     """Model-based SEs equal pscl's; the CR1 gap to R's vcovCL is only theta's treatment."""
     service = "inpatient_admissions"
     p = su._prepare(data, service, COVS, "site")
-    fit = su._fit(p, "zinb")
+    fit = su._fit(p, "zinb", "cr1")
     k = p.X.shape[1]
     model = ZeroInflatedNegativeBinomialP(p.y, p.X, exog_infl=p.X, offset=p.offset, inflation="logit", p=2)
     b = fit.params.to_numpy()
@@ -107,13 +107,13 @@ def test_zinb_standard_errors_explained(data, golden):
     np.testing.assert_allclose(cr1_r[k:], _vec(r["se_cr1_count"]), rtol=2e-3)
     np.testing.assert_allclose(cr1_r[:k], _vec(r["se_cr1_zero"]), rtol=2e-3)
     # our reported SE is the full sandwich, within the same ballpark
-    assert fit.cov.loc["phb", "phb"] ** 0.5 == pytest.approx(r["se_cr1_count"]["count_phb"], rel=0.2)
+    assert fit.vcov.loc["phb", "phb"] ** 0.5 == pytest.approx(r["se_cr1_count"]["count_phb"], rel=0.2)
 
 
 def test_hurdle_standard_errors_explained(data, golden):
     service = "inpatient_admissions"
     p = su._prepare(data, service, COVS, "site")
-    fit = su._fit(p, "hurdle_negbin")
+    fit = su._fit(p, "hurdle_negbin", "cr1")
     k = p.X.shape[1]
     b = fit.params.to_numpy()
     pos = p.y > 0
@@ -133,19 +133,19 @@ def test_hurdle_standard_errors_explained(data, golden):
     np.testing.assert_allclose(cr1_r[k:], _vec(r["se_cr1_count"]), rtol=2e-3)
     np.testing.assert_allclose(cr1_r[:k], _vec(r["se_cr1_zero"]), rtol=2e-3)
     # the logit part has no dispersion, so its CR1 SEs match R up to the K in (N-1)/(N-K)
-    np.testing.assert_allclose(np.sqrt(np.diag(fit.cov.to_numpy()))[:k], _vec(r["se_cr1_zero"]), rtol=2e-3)
+    np.testing.assert_allclose(np.sqrt(np.diag(fit.vcov.to_numpy()))[:k], _vec(r["se_cr1_zero"]), rtol=2e-3)
 
 
 def test_zinb_not_identified_is_an_error(data, golden):
     """GP use has no excess zeros: R's zeroinfl Hessian is singular (NA SEs); we refuse with a sentence."""
     assert golden["gp_consultations"]["zinb"]["se_zero"]["phb"] == "NA"
     with pytest.raises(EstimationError, match="gp_consultations.*zinb"):
-        su.count_model(data, "gp_consultations", COVS, model="zinb")
+        su.count_model(data, "gp_consultations", COVS, model="zinb", variance="cr1")
 
 
 def test_fit_comparison_matches_r(data, golden):
     service = "inpatient_admissions"
-    table = su.fit_comparison(data, service, COVS, models=su.COUNT_MODELS)
+    table = su.fit_comparison(data, service, COVS, models=su.COUNT_MODELS, variance="cr1")
     assert list(table.model) == list(su.COUNT_MODELS)
     assert (table.zeros_observed == golden[service]["zeros_observed"]).all()
     for _, row in table.iterrows():
@@ -156,7 +156,7 @@ def test_fit_comparison_matches_r(data, golden):
         assert row.zeros_predicted == pytest.approx(r["zeros_predicted"], rel=1e-4)
         if row.model != "poisson":
             assert row.alpha == pytest.approx(1 / r["theta"], rel=1e-4)
-    gp = su.fit_comparison(data, "gp_consultations", COVS, models=["negbin", "zinb"])
+    gp = su.fit_comparison(data, "gp_consultations", COVS, models=["negbin", "zinb"], variance="cr1")
     assert gp.converged.tolist() == [True, False] and "zinb" in gp.note.iloc[1]
 
 
@@ -164,44 +164,44 @@ def test_missing_post_is_dropped_not_zero(data, golden):
     service = "gp_consultations"
     n_missing = data[f"{service}_post"].isna().sum()
     assert n_missing > 0
-    out = su.count_model(data, service, COVS)
+    out = su.count_model(data, service, COVS, variance="cr1")
     assert out.n.iloc[0] == len(data) - n_missing == golden[service]["n"]
     assert "complete cases" in out.note.iloc[0]
 
 
 def test_offset_only_with_partial_exposure(data):
     full = data[(data.exposure_post_years == 1) | data.exposure_post_years.isna()]
-    a = su.count_model(full, "gp_consultations", COVS)
-    b = su.count_model(full.drop(columns="exposure_post_years"), "gp_consultations", COVS)
+    a = su.count_model(full, "gp_consultations", COVS, variance="cr1")
+    b = su.count_model(full.drop(columns="exposure_post_years"), "gp_consultations", COVS, variance="cr1")
     np.testing.assert_allclose(a.estimate, b.estimate, rtol=1e-10)
     assert "offset" not in a.note.iloc[0]
-    assert "offset" in su.count_model(data, "gp_consultations", COVS).note.iloc[0]
+    assert "offset" in su.count_model(data, "gp_consultations", COVS, variance="cr1").note.iloc[0]
 
 
 def test_conf_level_and_inputs_untouched(data):
     before = data.copy()
-    out90 = su.count_model(data, "gp_consultations", COVS, conf_level=0.90)
-    out95 = su.count_model(data, "gp_consultations", COVS)
+    out90 = su.count_model(data, "gp_consultations", COVS, conf_level=0.90, variance="cr1")
+    out95 = su.count_model(data, "gp_consultations", COVS, variance="cr1")
     pd.testing.assert_frame_equal(data, before)
     assert out90.ci_low.iloc[0] > out95.ci_low.iloc[0] and out90.ci_high.iloc[0] < out95.ci_high.iloc[0]
     assert (out95.analysis == "service_use").all() and (out95.outcome == "gp_consultations").all()
 
 
 def test_design_errors(data):
-    with pytest.raises(EstimationError, match="no controls"):
-        su.count_model(data[data.phb == 1], "gp_consultations", COVS)
+    with pytest.raises(EstimationError, match="no control participants"):
+        su.count_model(data[data.phb == 1], "gp_consultations", COVS, variance="cr1")
     with pytest.raises(EstimationError, match="at least 2 clusters"):
-        su.count_model(data[data.site == "S01"], "gp_consultations", COVS)
-    with pytest.raises(EstimationError, match="covariate 'sex' has a single value"):
-        su.count_model(data[data.sex == "female"], "gp_consultations", COVS)
+        su.count_model(data[data.site == "S01"], "gp_consultations", COVS, variance="cr1")
+    with pytest.raises(EstimationError, match="covariate 'sex' is constant"):
+        su.count_model(data[data.sex == "female"], "gp_consultations", COVS, variance="cr1")
     bad = data.copy()
     bad.loc[5, "gp_consultations_post"] = -1
     with pytest.raises(DataError, match="row 5.*gp_consultations_post.*whole number"):
-        su.count_model(bad, "gp_consultations", COVS)
+        su.count_model(bad, "gp_consultations", COVS, variance="cr1")
     with pytest.raises(DataError, match="outpatient_attendances_post"):
-        su.count_model(data, "outpatient_attendances", COVS)
+        su.count_model(data, "outpatient_attendances", COVS, variance="cr1")
     with pytest.raises(EstimationError, match="unknown count model"):
-        su.count_model(data, "gp_consultations", COVS, model="tobit")
+        su.count_model(data, "gp_consultations", COVS, model="tobit", variance="cr1")
 
 
 def test_services_present(data):

@@ -25,8 +25,8 @@ def golden():
 
 @pytest.fixture(scope="module")
 def ours(data):
-    rows = pd.concat([subgroup_effects(data, "ascot_raw", "condition", COVS, min_cell=5),
-                      subgroup_effects(data, "ascot_raw", "budget_band", COVS, min_cell=5)])
+    rows = pd.concat([subgroup_effects(data, "ascot_raw", "condition", COVS, min_cell=5, variance="cr1"),
+                      subgroup_effects(data, "ascot_raw", "budget_band", COVS, min_cell=5, variance="cr1")])
     return adjust_pvalues(rows, "holm").set_index("stratum"), adjust_pvalues(rows, "bh").set_index("stratum")
 
 
@@ -37,6 +37,8 @@ def test_level_effects_and_interaction_tests_match_r(ours, golden):
         assert row["estimate"] == pytest.approx(g["estimate"], rel=1e-8), stratum
         assert row["p_value"] == pytest.approx(g["p_value"], rel=1e-6), stratum
         assert row["df"] == g["df"], stratum
+        if not np.isnan(g["df2"]):                      # joint test: F on (q, G - 1) df, never chi-square
+            assert row["df2"] == g["df2"] and row["test"] == "F", stratum
         if not np.isnan(g["se"]):
             assert row["se"] == pytest.approx(g["se"], rel=1e-6), stratum
 
@@ -69,7 +71,7 @@ def test_small_levels_are_not_estimable_rather_than_wild(data):
     small.loc[(small["condition"] == "copd") & (small["phb"] == 1), "condition"] = "copd"
     keep = ~((small["condition"] == "copd") & (small["phb"] == 1)) | (small.index.isin(small.index[:0]))
     small = small[keep | (small.index % 50 == 0)]  # a handful of PHB holders with COPD remain
-    rows = subgroup_effects(small, "ascot_raw", "condition", COVS, min_cell=10).set_index("stratum")
+    rows = subgroup_effects(small, "ascot_raw", "condition", COVS, min_cell=10, variance="cr1").set_index("stratum")
     assert np.isnan(rows.loc["condition=copd", "estimate"])
     assert "not estimable" in rows.loc["condition=copd", "note"]
     assert rows.loc["condition", "df"] == 1  # test over the two estimable levels
@@ -82,7 +84,7 @@ def test_prespecified_marking(ours):
 
 def test_unestimable_design_is_a_clear_error(data):
     one_site = data.assign(site="S00")
-    with pytest.raises(EstimationError, match="only one site"):
-        subgroup_effects(one_site, "ascot_raw", "condition", COVS)
+    with pytest.raises(EstimationError, match="one site"):
+        subgroup_effects(one_site, "ascot_raw", "condition", COVS, variance="cr1")
     with pytest.raises(EstimationError, match="not in the data"):
-        subgroup_effects(data, "scrqol", "condition", COVS)
+        subgroup_effects(data, "scrqol", "condition", COVS, variance="cr1")

@@ -35,6 +35,10 @@ def neutralise(frame: pd.DataFrame) -> pd.DataFrame:
             continue
         if isinstance(s.dtype, pd.CategoricalDtype):
             s = s.astype(object)
-        out.isetitem(i, s.map(safe_text, na_action="ignore"))
+        values = s.to_numpy(dtype=object)
+        seen = pd.unique(values[pd.notna(values)])   # each distinct text checked once (long tables repeat them)
+        changed = {v: safe_text(v) for v in seen if isinstance(v, str) and safe_text(v) != v}
+        if changed:
+            out.isetitem(i, s.map(lambda v: changed.get(v, v) if isinstance(v, str) else v, na_action="ignore"))
     out.columns = [safe_text(c) for c in out.columns]
     return out

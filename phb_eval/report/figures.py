@@ -30,7 +30,7 @@ from matplotlib.ticker import FuncFormatter
 from .formatting import outcome_label, short_method
 
 __all__ = ["love_plot", "forest_plot", "ce_plane", "ceac_plot", "subgroup_forest", "figure_png", "headline_rows",
-           "standard_figures", "DPI", "draw_columns", "ceac_columns"]
+           "standard_figures", "figure_specs", "DPI", "draw_columns", "ceac_columns"]
 
 DPI = 120
 PALETTE = "colorblind"
@@ -156,7 +156,7 @@ def subgroup_forest(rows: pd.DataFrame, overall: pd.DataFrame | None = None,
     """Level-specific effects per outcome, grouped by subgroup variable, with the interaction p in the label.
 
     ``rows``: subgroup results rows (level rows ``stratum = variable=level`` and interaction rows
-    ``stratum = variable`` with method ``interaction_wald_cr1_site``). ``overall``: optional outcome rows
+    ``stratum = variable`` with method ``interaction_wald_<variance>_<cluster>``). ``overall``: optional outcome rows
     (``stratum = all``) drawn as a diamond per outcome.
     """
     inter = rows[rows["method"].astype(str).str.startswith("interaction")]
@@ -263,18 +263,26 @@ DESCRIPTIVE = ("unadjusted", "hedges", "logit_or")  # not adjusted differences: 
 def headline_rows(outcome_rows: pd.DataFrame, estimators) -> pd.DataFrame:
     """Per outcome, the ``stratum=all`` row of the first plan estimator that produced one.
 
-    For 0/1 outcomes an estimator's risk-difference variant (``ancova_rd_cr1_site`` for ``ancova_cr1_site``)
+    ``estimators`` are bare estimator names (``ancova``, ``negbin``) or full method names. For 0/1 outcomes
+    an estimator's risk-difference variant (``ancova_rd_cr2_site`` for ``ancova``)
     counts as that estimator; descriptive rows (unadjusted means, Hedges' g, odds ratios) are used only
     when nothing else exists.
     """
+    from ..models.registry import split_method
     rows = outcome_rows[outcome_rows["stratum"].astype(str) == "all"]
     chosen = []
+    rd = {"ancova": "ancova_rd", "ancova_ipw": "ancova_ipw_rd"}
+
+    def main_estimator(m):
+        parts = split_method(m)
+        return parts[0] if parts and "_marginal" not in parts[2] else None
+
     for _, part in rows.groupby("outcome", sort=False):
         methods = part["method"].astype(str)
+        named = methods.map(main_estimator)
         pick = None
         for est in estimators:
-            for hit in (part[methods == est], part[methods == est.replace("_cr1", "_rd_cr1", 1)],
-                        part[methods.str.startswith(f"{est}_")]):
+            for hit in (part[methods == est], part[named == est], part[named == rd.get(est)]):
                 if not hit.empty:
                     pick = hit.iloc[[0]]
                     break
@@ -287,45 +295,53 @@ def headline_rows(outcome_rows: pd.DataFrame, estimators) -> pd.DataFrame:
     return pd.concat(chosen, ignore_index=True) if chosen else rows.iloc[0:0]
 
 
-def standard_figures(results, plan, tables: dict | None = None) -> dict:
-    """Every standard figure the data allow: name -> Figure (names as the report expects them)."""
+def figure_specs(results, plan, tables: dict | None = None) -> dict:
+    """Every standard figure the data allow, not yet drawn: name -> (function, args, kwargs).
+
+    Drawing is left to the caller, so the writer can draw each figure once, in a worker process if it likes
+    (``report.render``); ``standard_figures`` draws them all here.
+    """
     est = results.estimates
     tables = results.tables if tables is None else tables
-    figs = {}
+    specs = {}
     bal = _rows(est, "balance")
     if not bal.empty and pd.to_numeric(bal["estimate"], errors="coerce").notna().any():
-        figs["love_plot"] = love_plot(bal, threshold=plan.propensity.smd_flag)
+        specs["love_plot"] = (love_plot, (bal,), {"threshold": plan.propensity.smd_flag})
     out = _rows(est, "outcome")
     if not out.empty:
         out = out[(out["stratum"].astype(str) == "all") & ~out["method"].astype(str).str.startswith(DESCRIPTIVE)]
     if not out.empty and pd.to_numeric(out["estimate"], errors="coerce").notna().any():
         order = {m: i for i, m in enumerate(plan.outcomes)}
         out = out.assign(_o=out["outcome"].map(order).fillna(len(order))).sort_values("_o", kind="stable")
-        figs["forest_effects"] = forest_plot(out.drop(columns="_o"),
-                                             title=f"Adjusted differences, PHB \u2212 control "
-                                                   f"({plan.confidence_level:.0%} CI)")
+        specs["forest_effects"] = (forest_plot, (out.drop(columns="_o"),),
+                                   {"title": f"Adjusted differences, PHB \u2212 control "
+                                             f"({plan.confidence_level:.0%} CI)"})
     su = _rows(est, "service_use")
     if not su.empty:
-        main = headline_rows(su, [f"{m}_cr1_site" for m in plan.service_use.models])
+        main = headline_rows(su, plan.service_use.models)
         main = main[pd.to_numeric(main["estimate"], errors="coerce") > 0] if not main.empty else main
         if not main.empty:
-            figs["service_use_forest"] = forest_plot(
-                main, title="Service use: rate ratio PHB / control",
-                log=True)
+            specs["service_use_forest"] = (forest_plot, (main,),
+                                           {"title": "Service use: rate ratio PHB / control", "log": True})
     draws = next((tables[n] for n in ("cea_draws", "ce_plane", "ce_draws") if n in tables), None)
     headline = "qaly" if getattr(plan.cea, "headline", "qaly") == "qaly" else "ascot_years"
     head_draw = {"qaly": "d_qaly", "ascot_years": "d_ascot"}[headline]
     if draws is not None and head_draw in draws and draws[head_draw].notna().any():
         draws = draws.assign(d_effect=draws[head_draw])        # the plane of the headline effect measure
     if draws is not None and not draws.empty and None not in draw_columns(draws):
-        figs["ce_plane"] = ce_plane(draws, plan.cea.lambdas)
+        specs["ce_plane"] = (ce_plane, (draws, plan.cea.lambdas), {})
     ceac = tables.get("ceac")
     if ceac is not None and "effect_measure" in ceac and (ceac["effect_measure"] == headline).any():
         ceac = ceac[ceac["effect_measure"] == headline]
     if ceac is not None and not ceac.empty and None not in ceac_columns(ceac):
-        figs["ceac"] = ceac_plot(ceac, plan.cea.lambdas)
+        specs["ceac"] = (ceac_plot, (ceac, plan.cea.lambdas), {})
     sg = _rows(est, "subgroup")
     if not sg.empty and pd.to_numeric(sg["estimate"], errors="coerce").notna().any():
         overall = headline_rows(_rows(est, "outcome"), plan.estimators) if not _rows(est, "outcome").empty else None
-        figs["subgroup_forest"] = subgroup_forest(sg, overall=overall)
-    return figs
+        specs["subgroup_forest"] = (subgroup_forest, (sg,), {"overall": overall})
+    return specs
+
+
+def standard_figures(results, plan, tables: dict | None = None) -> dict:
+    """Every standard figure the data allow: name -> Figure (names as the report expects them)."""
+    return {name: fn(*args, **kwargs) for name, (fn, args, kwargs) in figure_specs(results, plan, tables).items()}

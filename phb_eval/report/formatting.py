@@ -59,19 +59,8 @@ OUTCOMES = {
 }
 BINARY = {"ghq12_caseness", "carer_health_good", "mortality"}
 
-METHODS = {
-    "ancova_cr1_site": "ANCOVA, complete cases, CR1 by site",
-    "ancova_cr1_site_mi": "ANCOVA, multiple imputation, CR1 by site",
-    "did_cr1_site": "difference in differences (change score), CR1 by site",
-    "ancova_ipw_cr1_site": "ANCOVA weighted by propensity, CR1 by site",
-    "negbin_cr1_site": "negative binomial, CR1 by site",
-    "poisson_cr1_site": "Poisson, CR1 by site",
-    "zinb_cr1_site": "zero-inflated negative binomial, CR1 by site",
-    "hurdle_negbin_cr1_site": "hurdle negative binomial, CR1 by site",
-    "ols_cr1_site": "OLS, CR1 by site",
-    "glm_gamma_log_cr1_site": "GLM gamma/log, CR1 by site",
+METHODS = {  # methods outside the estimator registry (registered ones: models.registry.describe_method)
     "bootstrap_nmb": "bootstrap of net monetary benefit",
-    "interaction_wald_cr1_site": "joint interaction test (Wald, CR1 by site)",
 }
 
 MONEY_WORDS = ("gbp", "cost", "nmb", "budget", "spend", "saving", "impact", "\u00a3", "double_running",
@@ -83,19 +72,20 @@ def outcome_label(outcome) -> str:
     return OUTCOMES.get(str(outcome), (str(outcome).replace("_", " "), None, None))[0]
 
 
-SHORT_METHODS = {"ancova_cr1_site": "ANCOVA", "ancova_cr1_site_mi": "ANCOVA, imputed", "did_cr1_site": "DiD",
-                 "ancova_ipw_cr1_site": "ANCOVA, IPW", "negbin_cr1_site": "neg. binomial", "poisson_cr1_site": "Poisson",
-                 "zinb_cr1_site": "ZINB", "hurdle_negbin_cr1_site": "hurdle NB"}
+SHORT_METHODS: dict = {}  # registered estimators take their short names from models.registry
 
 
 def short_method(method) -> str:
-    """A few words for a method code, for figure axes."""
-    return SHORT_METHODS.get(str(method), str(method))
+    """A few words for a method code, for figure axes (registered estimators: from the registry)."""
+    from ..models.registry import short_method as registered
+    return registered(method) or SHORT_METHODS.get(str(method), str(method))
 
 
 def method_label(method) -> str:
-    """Readable description of a method code (the code itself when unknown)."""
-    return METHODS.get(str(method), str(method).replace("_", " "))
+    """Readable description of a method code: the registry's for estimators, so it names the covariance
+    that ran (the code itself when unknown)."""
+    from ..models.registry import describe_method
+    return describe_method(method) or METHODS.get(str(method), str(method).replace("_", " "))
 
 
 def is_missing(x) -> bool:

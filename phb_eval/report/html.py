@@ -34,6 +34,7 @@ import pandas as pd
 import yaml
 
 from ..plan import Plan, plan_to_dict
+from ..models.registry import split_method
 from .figures import headline_rows
 from .formatting import (BINARY, OUTCOMES, fmt_count, fmt_estimate, fmt_gbp, fmt_interval, fmt_number, fmt_p,
                          format_table, is_missing, method_label, outcome_label)
@@ -307,12 +308,12 @@ def headline(results, plan) -> list[str]:
             out.append(outcome_sentence(r, plan) + f" [{method_label(r['method'])}]")
     su = _rows(est, "service_use")
     if not su.empty:
-        main = headline_rows(su, [f"{m}_cr1_site" for m in plan.service_use.models])
+        main = headline_rows(su, plan.service_use.models)
         for r in main[main["estimate"].map(_finite)].to_dict("records"):
             out.append(service_sentence(r, plan))
     co = _rows(est, "cost")
     if not co.empty:
-        main = headline_rows(co, [f"{m}_cr1_site" for m in plan.costs.models])
+        main = headline_rows(co, plan.costs.models)
         for r in main[main["estimate"].map(_finite)].to_dict("records"):
             out.append(cost_sentence(r, plan))
     cea = _rows(est, "cea")
@@ -437,7 +438,7 @@ def _order(rows: pd.DataFrame, plan) -> pd.DataFrame:
     meth = {m: i for i, m in enumerate(plan.estimators)}
     strat = rows["stratum"].astype(str)
     return rows.assign(_a=rows["outcome"].map(order).fillna(len(order)), _s=(strat != "all").astype(int),
-                       _m=rows["method"].map(meth).fillna(len(meth))).sort_values(
+                       _m=rows["method"].map(lambda m: meth.get((split_method(m) or (m,))[0], len(meth)))).sort_values(
         ["_a", "_s", "_m"], kind="stable").drop(columns=["_a", "_s", "_m"])
 
 
@@ -496,36 +497,31 @@ def methods_paragraphs(results, plan) -> list[str]:
         f"({plan.data.followup_wave}). Covariates: {covs}; text covariates are treatment-coded with the first "
         "level in alphabetical order as the reference.",
     ]
-    est_text = {
-        "ancova_cr1_site": "ANCOVA (ancova_cr1_site): ordinary least squares of the follow-up score on the PHB "
-                           "indicator, the baseline score and the covariates, complete cases",
-        "ancova_cr1_site_mi": (f"the same ANCOVA pooled over m = {plan.imputation.m} multiply imputed data sets "
-                               f"(ancova_cr1_site_mi; chained equations, "
-                               f"{'predictive mean matching with ' + str(plan.imputation.donors) + ' donors' if plan.imputation.method == 'pmm' else 'Bayesian linear regression'}, "
-                               f"{plan.imputation.iterations} iterations; Rubin's rules with Barnard\u2013Rubin "
-                               "degrees of freedom)"),
-        "did_cr1_site": "difference in differences (did_cr1_site): the change from baseline on the PHB indicator "
-                        "and the covariates",
-        "ancova_ipw_cr1_site": (f"ANCOVA weighted by propensity-score weights (ancova_ipw_cr1_site; "
-                                f"{plan.propensity.estimand.upper()} weights from a logistic model on the "
-                                "covariates and baseline scores"
-                                + (f", scores outside [{plan.propensity.trim:g}, {1 - plan.propensity.trim:g}] "
-                                   "dropped" if plan.propensity.trim else "") + ")"),
-    }
+    from ..models.registry import estimator_sentence, estimators_in, variance_sentence, variances_in
     if "outcome" in analyses:
-        done = [e for e in plan.estimators if e in ran or any(m.startswith(e + "_") for m in ran)]
+        out_methods = set(est.loc[est["analysis"].astype(str) == "outcome", "method"].astype(str))
+        ran_est = estimators_in(out_methods)
+        rd = {"ancova": "ancova_rd", "ancova_ipw": "ancova_ipw_rd"}
+        done = [e for e in plan.estimators if e in ran_est or rd.get(e) in ran_est]
         missing = [e for e in plan.estimators if e not in done]
+        names = {e: next((m for m in sorted(out_methods) if m.startswith(e + "_") and
+                          estimators_in([m]) == {e}), None) for e in done}
         txt = "Effects are adjusted PHB \u2212 control differences at follow-up, estimated by " + \
-            "; ".join(est_text.get(e, e) for e in done) + "."
+            "; ".join(estimator_sentence(e, plan, names[e]) for e in done) + "."
         if done:
-            txt += f" The summary quotes {done[0]}, the first estimator in the plan."
+            txt += f" The summary quotes {names[done[0]] or done[0]}, the first estimator in the plan."
         if missing:
             txt += f" Planned but produced no rows: {_and(missing)} (see Warnings and analyses not run)."
         paras.append(txt)
+    ran_variances = variances_in(ran) or [plan.variance]
+    wb = plan.wild_bootstrap
     paras.append(
-        f"Standard errors are cluster-robust by {plan.cluster} (CR1: G/(G\u22121)\u00b7(N\u22121)/(N\u2212K), as "
-        f"Stata and R sandwich::vcovCL type HC1), with intervals and p-values from the t distribution on "
-        f"G\u22121 degrees of freedom{gtxt}. Intervals are {_conf(plan)} confidence intervals; p-values are two-sided.")
+        "Standard errors are " + "; ".join(variance_sentence(v, plan.cluster, wb.B, wb.weights)
+                                           for v in ran_variances)
+        + (f"{gtxt}" if "cr1" in ran_variances else (f" (G = {g} {plan.cluster}s)" if g else ""))
+        + (". A model that does not support the plan's setting says which covariance it used in its note, "
+           "and its method name carries it" if len(ran_variances) > 1 else "")
+        + f". Intervals are {_conf(plan)} confidence intervals; p-values are two-sided.")
     if "balance" in analyses:
         paras.append(f"Baseline balance: standardised mean differences (PHB \u2212 control); |SMD| above "
                      f"{plan.propensity.smd_flag:g} is flagged.")
@@ -534,8 +530,8 @@ def methods_paragraphs(results, plan) -> list[str]:
                  f"{plan.instruments.ghq12_caseness_threshold} or more.")
     if "service_use" in analyses:
         paras.append(f"Service use: {_and(plan.service_use.models)} models of each post-consent count on the PHB "
-                     "indicator, log(1 + pre-consent count) and the covariates, CR1 by "
-                     f"{plan.cluster}; estimates are rate ratios (PHB / control), intervals exponentiated from the "
+                     "indicator, log(1 + pre-consent count) and the covariates, with the standard errors "
+                     f"above; estimates are rate ratios (PHB / control), intervals exponentiated from the "
                      "log scale.")
     if "cost" in analyses or "cea" in analyses:
         src = plan.costs.unit_costs or "the unit costs shipped in phb_eval/config"
@@ -558,7 +554,7 @@ def methods_paragraphs(results, plan) -> list[str]:
     if "subgroup" in analyses:
         paras.append(
             "Subgroups: one adjusted model per outcome and subgroup variable with a PHB indicator per level; the "
-            "joint Wald test (CR1) that the effect is equal across levels is the interaction test; p-values "
+            "joint Wald test (same covariance, F/HTZ reference) that the effect is equal across levels is the interaction test; p-values "
             f"adjusted by {ADJUST_NAMES[plan.subgroups.adjust]} "
             f"({'over all outcomes' if plan.subgroups.family == 'all' else 'within each outcome'}); prespecified: "
             f"{_and(plan.subgroups.prespecified)}; levels with fewer than {plan.subgroups.min_cell} people in an "
@@ -698,10 +694,11 @@ def build_context(results, plan: Plan, figures_png: dict, image_mode: str = "dat
     su, co = _rows(est, "service_use"), _rows(est, "cost")
     tabs = []
     if not su.empty:
-        tabs.append(_table(_estimate_table(su, plan, reading=True), "service use: rate ratios (PHB / control)",
+        tabs.append(_table(_estimate_table(su, plan, reading=True, extra=[c for c in ("note",) if c in su]),
+                           "service use: rate ratios (PHB / control)",
                            formatted=True, csv="estimates"))
     if not co.empty:
-        tabs.append(_table(_estimate_table(co, plan, reading=False),
+        tabs.append(_table(_estimate_table(co, plan, reading=False, extra=[c for c in ("note",) if c in co]),
                            f"costs: differences, \u00a3 per person per year ({plan.costs.price_year} prices)",
                            formatted=True, csv="estimates"))
     tabs += named("service_use")
@@ -730,7 +727,8 @@ def build_context(results, plan: Plan, figures_png: dict, image_mode: str = "dat
         extra = [c for c in ("p_adjusted", "prespecified", "note") if c in sg]
         tabs.append(_table(_estimate_table(_order(sg, plan), plan, reading=False, extra=extra),
                            "effects within subgroups and interaction tests", formatted=True, csv="estimates",
-                           note="Interaction rows: estimate = Wald chi-square of equal effects across levels."))
+                           note="Interaction rows: estimate = F statistic (HTZ with CR2, Wald/q on G \u2212 1 df with CR1) "
+                                "of equal effects across levels."))
     add("subgroups", tables=tabs, figures=role_figs("subgroups"))
 
     # budget impact (omitted when absent and not mentioned)

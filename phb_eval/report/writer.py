@@ -77,10 +77,9 @@ import pandas as pd
 from ..errors import PhbEvalError
 from ..io import sha256_file
 from ..plan import Plan, plan_to_dict
+from ..progress import stage
 from . import outdir
 from .cells import neutralise
-from .figures import DPI, figure_png, standard_figures
-from .html import render_html, render_markdown
 
 __all__ = ["write_outputs", "publish_tables", "check_privacy", "redact_ids", "PrivacyError", "sheet_names",
            "table_file_names", "to_jsonable", "package_versions", "sha256_file", "check_target", "FORMATS", "VERSIONED",
@@ -88,7 +87,10 @@ __all__ = ["write_outputs", "publish_tables", "check_privacy", "redact_ids", "Pr
 
 FORMATS = ("html", "md")
 VERSIONED = ["numpy", "pandas", "scipy", "statsmodels", "pingouin", "duckdb", "matplotlib", "seaborn", "jinja2",
-             "openpyxl"]
+             "openpyxl", "xlsxwriter"]
+LONG_TABLE = 10_000  # rows from which a table's CSV is written by Arrow (bootstrap draws: 10x faster, same numbers)
+# xlsxwriter turns text that looks like a formula, URL or number into one unless told not to: cells stay text
+XLSX_OPTIONS = {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False}
 DEFAULT_SPECS = {"estimates": {"count_columns": ["n_phb", "n_control"]}}
 WRITER_KEYS = ("disclose", "xlsx")
 PRIVATE_META = ("participant_ids",)
@@ -285,13 +287,12 @@ def check_privacy(tables: dict, ids, meta: dict | None = None) -> None:
             s = frame[col]
             if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
                 continue
-            vals = s.dropna()
-            vals = vals[vals.map(lambda v: isinstance(v, str))]
-            if len(vals) and vals.isin(ids).any():
+            vals = [v for v in pd.unique(s.dropna().to_numpy(dtype=object)) if isinstance(v, str)]
+            if any(v in ids for v in vals):
                 raise PrivacyError(f"table {name!r}, column {col!r} contains participant ids: participant-level "
                                    "values must never be published. This is a bug in phb-eval; please report it.")
-        if isinstance(frame.index, pd.Index) and frame.index.astype(str).isin(ids).any() \
-                and not pd.api.types.is_integer_dtype(frame.index):
+        if isinstance(frame.index, pd.Index) and not pd.api.types.is_integer_dtype(frame.index) \
+                and frame.index.astype(str).isin(ids).any():
             raise PrivacyError(f"table {name!r} is indexed by participant ids; this is a bug in phb-eval.")
     if ids and meta:
         for text in _strings_in({k: v for k, v in meta.items() if k not in PRIVATE_META}):
@@ -317,22 +318,36 @@ def redact_ids(texts, ids) -> list[str]:
 check_target = outdir.check_target  # the CLI calls it before any work; rules in outdir.py
 
 
+def _arrow_csv(frame: pd.DataFrame, path: Path) -> bool:
+    """Write a long table of numbers and text with Arrow's CSV writer (the shortest round-trip digits, as
+    pandas writes them; text quoted); False when a column is of another kind (pandas writes it then)."""
+    if not all((pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s))
+               or pd.api.types.is_string_dtype(s) for _, s in frame.items()):
+        return False
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    try:
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return False
+    pacsv.write_csv(table, path, pacsv.WriteOptions(quoting_style="needed"))
+    return True
+
+
 def _write_tables(tables: dict, specs: dict, tmp: Path) -> tuple[dict, dict]:
     (tmp / "tables").mkdir()
     files = table_file_names(tables)
     tables = {name: neutralise(frame) for name, frame in tables.items()}
     for name, frame in tables.items():
-        frame.to_csv(tmp / "tables" / f"{files[name]}.csv", index=False, encoding="utf-8")
+        path = tmp / "tables" / f"{files[name]}.csv"
+        if not (len(frame) >= LONG_TABLE and _arrow_csv(frame, path)):
+            frame.to_csv(path, index=False, encoding="utf-8")
     in_book = [n for n in tables if (specs.get(n) or {}).get("xlsx", True)
                and len(tables[n]) < 1_048_575 and len(tables[n].columns) <= 16_384]
     sheets = sheet_names(in_book)
-    with pd.ExcelWriter(tmp / "tables.xlsx", engine="openpyxl") as book:
+    with pd.ExcelWriter(tmp / "tables.xlsx", engine="xlsxwriter", engine_kwargs={"options": XLSX_OPTIONS}) as book:
         for name in in_book:
             tables[name].to_excel(book, sheet_name=sheets[name], index=False)
-            for row in book.sheets[sheets[name]].iter_rows():
-                for cell in row:
-                    if cell.data_type == "f":  # openpyxl reads text starting '=' as a formula: keep it text
-                        cell.data_type = "s"
     return files, sheets
 
 
@@ -420,22 +435,30 @@ def _write_locked(results, out, plan, formats, disclosure, participant_ids, star
     except OSError as exc:
         raise outdir.system_error(exc, out) from None
     try:
-        _dump_json({"meta": {k: v for k, v in meta.items() if k != "plan"} | {"plan": meta["plan"]},
-                    "estimates": published["estimates"].to_dict("records")}, tmp / "results.json")
-        files, sheets = _write_tables(published, specs, tmp)
+        with stage("tables"):
+            _dump_json({"meta": {k: v for k, v in meta.items() if k != "plan"} | {"plan": meta["plan"]},
+                        "estimates": published["estimates"].to_dict("records")}, tmp / "results.json")
+            files, sheets = _write_tables(published, specs, tmp)
 
-        figures = standard_figures(shown, plan, pub_tables)
-        figures.update(results.figures)
-        (tmp / "figures").mkdir()
-        pngs = {}
-        for name, fig in figures.items():
-            stem = table_file_names([name])[name]
-            pngs[stem] = figure_png(fig, DPI)
-            (tmp / "figures" / f"{stem}.png").write_bytes(pngs[stem])
+        with stage("figures"):  # each figure drawn once (in worker processes when there are cores), reused below
+            from .figures import figure_specs
+            from .render import render_pngs
+            specs_fig = figure_specs(shown, plan, pub_tables)   # a run's own figure replaces a standard one
+            drawn = render_pngs({n: v for n, v in specs_fig.items() if n not in results.figures}, results.figures)
+            drawn = {n: drawn[n] for n in dict.fromkeys([*specs_fig, *results.figures])}
+            (tmp / "figures").mkdir()
+            pngs = {}
+            for name, png in drawn.items():
+                stem = table_file_names([name])[name]
+                pngs[stem] = png
+                (tmp / "figures" / f"{stem}.png").write_bytes(png)
 
-        (tmp / "report.html").write_text(render_html(shown, plan, pngs, table_files=files), encoding="utf-8")
-        if "md" in formats:
-            (tmp / "report.md").write_text(render_markdown(shown, plan, pngs, table_files=files), encoding="utf-8")
+        with stage("report"):
+            from .html import render_html, render_markdown
+            (tmp / "report.html").write_text(render_html(shown, plan, pngs, table_files=files), encoding="utf-8")
+            if "md" in formats:
+                (tmp / "report.md").write_text(render_markdown(shown, plan, pngs, table_files=files),
+                                               encoding="utf-8")
 
         timings = {**(meta_in.get("timings") or {}), "write_outputs": round(time.perf_counter() - started, 3)}
         outputs = {p.relative_to(tmp).as_posix(): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()}

@@ -1,5 +1,7 @@
 # Golden values for phb_eval.subgroups: level-specific effects and joint interaction Wald tests with
 # CR1 (sandwich::vcovCL type HC1) errors by site; Holm and BH adjustment with p.adjust.
+# The joint test is the Wald statistic over q constraints as an F: W/q on (q, G - 1) df (small-sample
+# reference; never chi-square with few clusters).
 # Run from the repository root: Rscript tests/golden/subgroups.R  (writes tests/golden/subgroups.csv)
 suppressMessages({library(sandwich); library(lmtest)})
 d <- read.csv("tests/golden/subgroups_data.csv", stringsAsFactors = FALSE)
@@ -12,15 +14,16 @@ out <- data.frame()
 full <- lm(ascot_raw_t1 ~ phb * condition + ascot_raw_t0 + age + sex, data = d)
 reduced <- lm(ascot_raw_t1 ~ phb + condition + ascot_raw_t0 + age + sex, data = d)
 w <- waldtest(full, reduced, vcov = vc, test = "Chisq")
-out <- rbind(out, data.frame(stratum = "condition", estimate = w$Chisq[2], df = -w$Df[2],
-                             p_value = w[2, "Pr(>Chisq)"], se = NA))
+q <- -w$Df[2]
+out <- rbind(out, data.frame(stratum = "condition", estimate = w$Chisq[2] / q, df = q, df2 = G - 1,
+                             p_value = pf(w$Chisq[2] / q, q, G - 1, lower.tail = FALSE), se = NA))
 # Level effects: phb coefficient plus the level's interaction (linear combination with the CR1 covariance).
 V <- vc(full); b <- coef(full)
 for (lvl in sort(unique(d$condition))) {
   L <- setNames(rep(0, length(b)), names(b)); L["phb"] <- 1
   if (lvl != "chc") L[paste0("phb:condition", lvl)] <- 1
   est <- sum(L * b); se <- sqrt(drop(t(L) %*% V %*% L))
-  out <- rbind(out, data.frame(stratum = paste0("condition=", lvl), estimate = est, df = G - 1,
+  out <- rbind(out, data.frame(stratum = paste0("condition=", lvl), estimate = est, df = G - 1, df2 = NA,
                                p_value = 2 * pt(abs(est / se), G - 1, lower.tail = FALSE), se = se))
 }
 
@@ -33,10 +36,11 @@ fb <- lm(ascot_raw_t1 ~ ascot_raw_t0 + age + sex + condition + phb_lo + phb_hi, 
 fb2 <- lm(ascot_raw_t1 ~ ascot_raw_t0 + age + sex + condition + phb + phb_hi, data = dd)
 wb <- waldtest(fb2, . ~ . - phb_hi, vcov = vc, test = "Chisq")
 ct <- coeftest(fb, vcov = vc(fb), df = G - 1)
-out <- rbind(out, data.frame(stratum = "budget_band", estimate = wb$Chisq[2], df = -wb$Df[2],
-                             p_value = wb[2, "Pr(>Chisq)"], se = NA))
+q <- -wb$Df[2]
+out <- rbind(out, data.frame(stratum = "budget_band", estimate = wb$Chisq[2] / q, df = q, df2 = G - 1,
+                             p_value = pf(wb$Chisq[2] / q, q, G - 1, lower.tail = FALSE), se = NA))
 out <- rbind(out, data.frame(stratum = c("budget_band=<1000", "budget_band=>=1000"),
-                             estimate = ct[c("phb_lo", "phb_hi"), 1], df = G - 1,
+                             estimate = ct[c("phb_lo", "phb_hi"), 1], df = G - 1, df2 = NA,
                              p_value = ct[c("phb_lo", "phb_hi"), 4], se = ct[c("phb_lo", "phb_hi"), 2]))
 
 # Multiplicity over the interaction family, and over the level family.

@@ -48,7 +48,7 @@ def build_results() -> Results:
                "eq5d_index": (0.008, 0.014), "eq_vas": (1.9, 1.6), "carer_ascot_raw": (0.55, 0.30),
                "carer_health": (-0.11, 0.06)}
     for k, (outcome, (est, se)) in enumerate(effects.items()):
-        methods = ["ancova_cr1_site", "ancova_cr1_site_mi", "did_cr1_site", "ancova_ipw_cr1_site"] \
+        methods = ["ancova_cr1_site", "ancova_mi_cr1_site", "did_cr1_site", "ancova_ipw_cr1_site"] \
             if outcome in ("scrqol", "ascot_raw", "ghq12_likert", "eq5d_index") else ["ancova_cr1_site"]
         for j, m in enumerate(methods):
             rows.append(_row("outcome", outcome, m, est * (1 + 0.05 * j), se * (1 + 0.03 * j), 980 - 7 * k,

@@ -78,7 +78,7 @@ def test_methods_follow_the_plan(results):
     for phrase in ("m = 7 multiply imputed", "B = 999 bootstrap", "\u03bb = \u00a315,000 and \u00a350,000",
                    "Covariates: age and sex", "2023/24 prices", "90% confidence intervals",
                    "G = 20 sites, so 19 degrees of freedom", "Benjamini\u2013Hochberg",
-                   "CR1: G/(G\u22121)\u00b7(N\u22121)/(N\u2212K)", "seeded with 20120601"):
+                   "CR1 (G/(G\u22121)\u00b7(N\u22121)/(N\u2212K)", "seeded with 20120601"):
         assert phrase in methods, phrase
     assert "\u00a320,000" not in methods and "m = 20" not in methods
     assert "covariates: chosen by us" in text        # assumptions are quoted
