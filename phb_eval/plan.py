@@ -172,7 +172,7 @@ class CeaSettings(_Strict):
         data = dict(data)
         said = list(data.get("replaced_settings") or [])
         key = "lambda_qaly" if data.get("headline", "qaly") == "qaly" else "lambda_ascot"
-        if data.get("lambdas") is not None and key not in data:
+        if data.get("lambdas") is not None and data.get(key) != data["lambdas"]:
             data[key] = data["lambdas"]
             said.append(f"cea.lambdas is read as cea.{key} (the headline measure's λ)")
         if data.get("cluster_bootstrap") is not None and "bootstrap_unit" not in data:

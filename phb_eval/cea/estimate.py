@@ -248,7 +248,11 @@ def _with_effects(frame, eff, months, base_wave, horizon, qaly_waves):
 
 
 def _person_set(df, covariates, eff, months, bw, fw, horizon, cluster, missing, m, rng, imp, notes, quiet):
-    """The people analysed and the dataset(s): complete cases, or the living cohort imputed ``m`` times."""
+    """The people analysed and the dataset(s): complete cases, or the living cohort imputed ``m`` times.
+    People are put in ``participant_id`` order first, so imputation and resampling do not depend on the
+    order of rows in the input files."""
+    if "participant_id" in df.columns:
+        df = df.iloc[np.argsort(df["participant_id"].astype(str).to_numpy(), kind="stable")]
     waves = [w for w, _ in horizon_waves(months, bw, horizon)]
     eff_cols = [f"{eff}_{w}" for w in waves]
     absent = [c for c in eff_cols if c not in df.columns]
