@@ -50,6 +50,10 @@ class CeaResult:
     datasets : the analysed frames (one, or one per imputation), for checks against other software; never
         published (person-level).
     settings : the resolved settings (missing-data approach, bootstrap unit, m, horizon, λ, headline).
+    groups : per model group ``key`` (its random stream), ``index`` (people, in order), ``units`` (resampling
+        unit per person) and ``unit_strata`` (each unit's stratum): the replicates are
+        ``bootstrap_indices(unit_strata, B, stratum_streams(boot_rng)(key))`` over units, with ``boot_rng`` the
+        ``rng`` itself (complete cases) or ``rng.spawn(2)[1]`` (``mi_boot``). For checks; never published.
     """
 
     estimates: pd.DataFrame
@@ -62,6 +66,7 @@ class CeaResult:
     method: str = ""
     datasets: list = field(default_factory=list, repr=False)
     settings: dict = field(default_factory=dict)
+    groups: list = field(default_factory=list, repr=False)
 
     @property
     def ceaf(self) -> pd.DataFrame:
@@ -197,7 +202,7 @@ def cea(df: pd.DataFrame, covariates, *, rng: np.random.Generator, effect: str =
         if ctx.headline == "qaly":
             notes.append("cost-effectiveness: no QALYs in the data, so ASCOT-years are the headline measure")
             ctx.headline = "ascot_years"
-    rows, tables, draws_parts, ceac_parts, evpi_parts = [], [], [], [], []
+    rows, tables, draws_parts, ceac_parts, evpi_parts, group_info = [], [], [], [], [], []
     with progress(total=B * len(groups) * len(datasets), desc="bootstrap", unit="rep", quiet=quiet) as bar:
         for g in groups:
             parts = [d.loc[g.data.index] for d in datasets]
@@ -210,6 +215,9 @@ def cea(df: pd.DataFrame, covariates, *, rng: np.random.Generator, effect: str =
                     if part is not None:
                         store.append(part)
             notes.extend(fitted["notes"])
+            if "units" in fitted:
+                group_info.append({"key": g.key, "labels": list(g.labels), "index": g.data.index,
+                                   "units": fitted["units"], "unit_strata": fitted["unit_strata"]})
     for label, kind, n1, n0, why in na_rows:
         rows.extend(not_estimable_rows(label, kind, n1, n0, why, ctx))
         tables.append(table_row(label, kind, n1, n0, {}, ctx, note=why))
@@ -232,7 +240,7 @@ def cea(df: pd.DataFrame, covariates, *, rng: np.random.Generator, effect: str =
     return CeaResult(estimates=est, table=table, ceac=ceac, draws=draws, effect=eff, evpi=evpi, notes=notes,
                      method=method_text(ctx, missing, len(datasets), bootstrap_unit, cluster, covariates,
                                         min_per_arm, baseline_wave, followup_wave),
-                     datasets=datasets, settings=settings)
+                     datasets=datasets, settings=settings, groups=group_info)
 
 
 def _with_effects(frame, eff, months, base_wave, horizon, qaly_waves):
@@ -437,7 +445,8 @@ def _fit_group(g: Group, models, datasets, B, rng, unit, cluster, min_per_arm, b
                 draws[k][d][start:stop] = coefs[d]
             bar.update(stop - start)
         start = stop
-    return {"notes": notes, "failed": None, "specs": all_specs, "draws": draws, "df_complete": df_complete}
+    return {"notes": notes, "failed": None, "specs": all_specs, "draws": draws, "df_complete": df_complete,
+            "units": unit_of, "unit_strata": unit_strata}
 
 
 def _shrunk(specs, unit_of, unit_strata):
