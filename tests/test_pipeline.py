@@ -164,5 +164,6 @@ def test_cea_high_budget_flexible_stratum_shows_the_larger_planted_effect(tmp_pa
     assert eff[best] == eff.max() and eff[worst] == eff.min()
     truth = sim.truth["effects"]["att"]["scrqol"]
     assert truth[best] > truth[worst]
-    nmb = res.estimates[res.estimates["outcome"].eq("nmb") & res.estimates["lambda_gbp"].eq(20000)].set_index("stratum")
+    nmb = res.estimates[res.estimates["outcome"].eq("nmb") & res.estimates["lambda_gbp"].eq(20000)
+                        & res.estimates["effect_measure"].eq("ascot_years")].set_index("stratum")
     assert nmb.loc[best, "estimate"] > nmb.loc[worst, "estimate"]
