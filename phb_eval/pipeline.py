@@ -98,6 +98,14 @@ def _covariates(frame: pd.DataFrame, plan: Plan, results: Results) -> list[str]:
     terms = parse_terms(plan.covariates, cluster=plan.cluster)
     observed = [c for c in frame.columns if frame[c].notna().any()]
     covs, absent = split_available(terms, observed)
+    if "phb" in frame:      # a covariate defined for one arm only (budget band) would empty the other arm
+        arms = [frame["phb"] == a for a in (0, 1)]
+        one_arm = [t for t in covs if any(not frame.loc[arm, v].notna().any() for v in t.variables for arm in arms)]
+        if one_arm:
+            covs = [t for t in covs if t not in one_arm]
+            results.warnings.append(f"covariate(s) {[t.text for t in one_arm]} are observed in one arm only (e.g. "
+                                    "budget band, defined for PHB holders), so they cannot adjust a PHB \u2212 "
+                                    "control comparison; use them as subgroups. They are left out of every model")
     if absent:
         results.warnings.append(f"covariate(s) {[t.text for t in absent]} named in the plan are not in the data; "
                                 f"every model adjusts for {[t.text for t in covs] or 'no covariates'} only")

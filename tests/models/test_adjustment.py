@@ -134,3 +134,10 @@ def test_wild_bootstrap_plan_runs_and_names_what_ran(sim):
     assert {"ancova_wcb_site", "ancova_mi_cr2_site", "negbin_cr2_site"} <= methods
     row = res.estimates[res.estimates["method"].eq("ancova_wcb_site")].iloc[0]
     assert 0 < row["p_value"] <= 1 and row["ci_low"] < row["estimate"] < row["ci_high"]
+
+
+def test_a_covariate_of_one_arm_only_is_warned_and_left_out(frame):
+    plan = load_plan(None, {**FAST, "covariates": ["age", "budget_band"]})
+    res = Results()
+    assert pipeline._covariates(frame, plan, res) == ["age"]
+    assert any("budget_band" in w and "one arm only" in w for w in res.warnings)
