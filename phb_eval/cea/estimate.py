@@ -16,6 +16,7 @@ from ..results import rows_frame
 from .bootstrap import cluster_units, iter_bootstrap_indices, replicate_counts, stratum_streams, two_stage_weights
 from .decision import ceac_lambdas
 from .imputation import impute_for_cea
+from .nbr import net_benefit_regression
 from .qaly import auc_years, horizon_waves
 from .strata import Group, build_groups, sorted_positions, stratum_order
 from .sur import loo_change, prepare_moments, replicate_coefficients
@@ -44,6 +45,8 @@ class CeaResult:
     ceac : ``stratum, effect_measure, lambda_gbp, prob_cost_effective, optimal, prob_optimal`` (CEAC and CEAF).
     draws : CE-plane draws ``stratum, replicate, [imputation,] d_effect, d_ascot, d_qaly, d_cost, …``.
     evpi : ``stratum, effect_measure, horizon_years, lambda_gbp, evpi_per_person, n_replicates``.
+    nbr, nbr_tests : net-benefit regression by budget band × implementation model cell and its joint tests
+        (budget size, flexibility, interaction, any difference), see :mod:`.nbr`.
     effect : the ASCOT score used (``scrqol`` or ``ascot_raw``).
     notes : sentences for people (skipped strata, models not estimable, replicates dropped).
     method : a paragraph describing what was done, for the report's methods section.
@@ -67,6 +70,8 @@ class CeaResult:
     datasets: list = field(default_factory=list, repr=False)
     settings: dict = field(default_factory=dict)
     groups: list = field(default_factory=list, repr=False)
+    nbr: pd.DataFrame = field(default_factory=pd.DataFrame)
+    nbr_tests: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def ceaf(self) -> pd.DataFrame:
@@ -234,13 +239,18 @@ def cea(df: pd.DataFrame, covariates, *, rng: np.random.Generator, effect: str =
             else pd.DataFrame(columns=["stratum", "effect_measure", "lambda_gbp", "prob_cost_effective", "optimal",
                                        "prob_optimal"]))
     evpi = pd.concat(evpi_parts, ignore_index=True) if evpi_parts else pd.DataFrame()
+    measures = {"ascot_years": (ASCOT_YEARS, f"{eff}_{baseline_wave}")}
+    if "qaly" in ctx.lambdas:
+        measures["qaly"] = (QALY, f"eq5d_index_{baseline_wave}")
+    nbr, nbr_tests = net_benefit_regression(datasets, covariates, measures, ctx.lambdas, cluster=cluster,
+                                            conf_level=conf_level, horizon=horizon, min_per_cell=min_per_arm)
     settings = {"missing": missing, "m": len(datasets) if missing == "mi_boot" else 1,
                 "bootstrap_unit": bootstrap_unit, "B": B, "horizon_years": horizon, "headline": ctx.headline,
                 "lambda_qaly": lams["qaly"], "lambda_ascot": lams["ascot_years"], "effect": eff}
     return CeaResult(estimates=est, table=table, ceac=ceac, draws=draws, effect=eff, evpi=evpi, notes=notes,
                      method=method_text(ctx, missing, len(datasets), bootstrap_unit, cluster, covariates,
                                         min_per_arm, baseline_wave, followup_wave),
-                     datasets=datasets, settings=settings, groups=group_info)
+                     datasets=datasets, settings=settings, groups=group_info, nbr=nbr, nbr_tests=nbr_tests)
 
 
 def _with_effects(frame, eff, months, base_wave, horizon, qaly_waves):
