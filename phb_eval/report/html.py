@@ -279,6 +279,8 @@ def nmb_sentence(rows: pd.DataFrame, plan, effect_label: str) -> str:
 
 
 def _effect_label(results, plan) -> str:
+    if (results.meta.get("cea_settings") or {}).get("headline") == "qaly":
+        return outcome_label("qaly")            # the NMB sentences quote the headline measure
     eff = results.meta.get("cea_effect") or (plan.cea.effect if plan.cea.effect != "auto" else None)
     if eff is None:
         cea = _rows(results.estimates, "cea")
