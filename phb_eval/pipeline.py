@@ -310,8 +310,12 @@ def _cost_effectiveness(frame, plan, covs, rng, results, base, fu, quiet):
     results.tables["ceaf"] = res.ceaf
     results.tables["cea_draws"] = res.draws
     results.tables["evpi"] = population_evpi(res.evpi, plan.budget_impact.eligible)
+    if not res.nbr.empty:
+        results.tables["nmb_regression"] = res.nbr
+        results.tables["nbr_tests"] = res.nbr_tests
     results.table_specs["cea"] = {"count_columns": [col for col in res.table.columns if col in ("n_phb", "n_control")]}
-    for name in ("ceac", "ceaf", "evpi"):
+    results.table_specs["nmb_regression"] = {"count_columns": ["n", "n_phb_cell"]}
+    for name in ("ceac", "ceaf", "evpi", "nbr_tests"):
         results.table_specs[name] = {"disclose": False}
     results.table_specs["cea_draws"] = {"disclose": False, "xlsx": False}
     results.meta["cea_effect"] = res.effect

@@ -151,7 +151,7 @@ class CeaSettings(_Strict):
                                       description="£ per ASCOT-year (SCRQoL over one year)")
     headline: Literal["qaly", "ascot"] = "qaly"
     horizon: float = Field(1.0, gt=0, le=50, description="years from baseline for QALYs and ASCOT-years (AUC)")
-    missing: Literal["mi_boot", "complete_case"] = "mi_boot"
+    missing: Literal["mi_boot", "boot_mi", "complete_case"] = "mi_boot"
     bootstrap_unit: Literal["site", "two_stage", "person"] = "site"
     bootstrap: int = Field(5000, ge=50, le=100000)
     ceac_max: float = Field(100000.0, gt=0)

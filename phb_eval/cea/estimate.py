@@ -3,6 +3,7 @@ point estimates, jackknife influence values and the batched bootstrap per model 
 :class:`CeaResult`."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,6 +17,7 @@ from ..results import rows_frame
 from .bootstrap import cluster_units, iter_bootstrap_indices, replicate_counts, stratum_streams, two_stage_weights
 from .decision import ceac_lambdas
 from .imputation import impute_for_cea
+from .nbr import net_benefit_regression
 from .qaly import auc_years, horizon_waves
 from .strata import Group, build_groups, sorted_positions, stratum_order
 from .sur import loo_change, prepare_moments, replicate_coefficients
@@ -24,7 +26,7 @@ from .tables import (ASCOT_YEARS, DRAW_COLUMNS, MODELS, QALY, Context, method_te
 
 __all__ = ["CeaResult", "cea", "cea_groups", "resolve_effect", "MISSING", "BOOTSTRAP_UNITS"]
 
-MISSING = ("mi_boot", "complete_case")
+MISSING = ("mi_boot", "boot_mi", "complete_case")
 BOOTSTRAP_UNITS = ("site", "two_stage", "person")
 _PRIMARY = ("d_ascot", "d_cost")         # both needed for the person set; the ASCOT-years NMB is always there
 _CHUNK_CELLS = 1 << 22                   # replicates × people per batch (bounds the weight matrix at ~32 MB)
@@ -44,6 +46,8 @@ class CeaResult:
     ceac : ``stratum, effect_measure, lambda_gbp, prob_cost_effective, optimal, prob_optimal`` (CEAC and CEAF).
     draws : CE-plane draws ``stratum, replicate, [imputation,] d_effect, d_ascot, d_qaly, d_cost, …``.
     evpi : ``stratum, effect_measure, horizon_years, lambda_gbp, evpi_per_person, n_replicates``.
+    nbr, nbr_tests : net-benefit regression by budget band × implementation model cell and its joint tests
+        (budget size, flexibility, interaction, any difference), see :mod:`.nbr`.
     effect : the ASCOT score used (``scrqol`` or ``ascot_raw``).
     notes : sentences for people (skipped strata, models not estimable, replicates dropped).
     method : a paragraph describing what was done, for the report's methods section.
@@ -67,6 +71,8 @@ class CeaResult:
     datasets: list = field(default_factory=list, repr=False)
     settings: dict = field(default_factory=dict)
     groups: list = field(default_factory=list, repr=False)
+    nbr: pd.DataFrame = field(default_factory=pd.DataFrame)
+    nbr_tests: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def ceaf(self) -> pd.DataFrame:
@@ -186,7 +192,7 @@ def cea(df: pd.DataFrame, covariates, *, rng: np.random.Generator, effect: str =
     cl = cluster if bootstrap_unit != "person" else None
 
     eff = resolve_effect(df, effect, followup_wave=followup_wave, baseline_wave=baseline_wave)
-    if missing == "mi_boot":
+    if missing != "complete_case":
         imp_rng, boot_rng = rng.spawn(2)
     else:
         imp_rng, boot_rng = None, rng
@@ -206,7 +212,12 @@ def cea(df: pd.DataFrame, covariates, *, rng: np.random.Generator, effect: str =
     with progress(total=B * len(groups) * len(datasets), desc="bootstrap", unit="rep", quiet=quiet) as bar:
         for g in groups:
             parts = [d.loc[g.data.index] for d in datasets]
-            fitted = _fit_group(g, models, parts, B, streams(g.key), bootstrap_unit, cl, min_per_arm, bar)
+            if missing == "boot_mi":
+                fitted = _boot_mi_group(g, models, parts, df, covariates, eff, months, baseline_wave, followup_wave,
+                                        horizon, cl, bootstrap_unit, B, streams(g.key), min_per_arm,
+                                        imputation or {}, bar)
+            else:
+                fitted = _fit_group(g, models, parts, B, streams(g.key), bootstrap_unit, cl, min_per_arm, bar)
             for lab_i, label in enumerate(g.labels):
                 out = stratum_outputs(fitted, lab_i, label, g, ctx)
                 rows.extend(out["rows"])
@@ -234,13 +245,18 @@ def cea(df: pd.DataFrame, covariates, *, rng: np.random.Generator, effect: str =
             else pd.DataFrame(columns=["stratum", "effect_measure", "lambda_gbp", "prob_cost_effective", "optimal",
                                        "prob_optimal"]))
     evpi = pd.concat(evpi_parts, ignore_index=True) if evpi_parts else pd.DataFrame()
+    measures = {"ascot_years": (ASCOT_YEARS, f"{eff}_{baseline_wave}")}
+    if "qaly" in ctx.lambdas:
+        measures["qaly"] = (QALY, f"eq5d_index_{baseline_wave}")
+    nbr, nbr_tests = net_benefit_regression(datasets, covariates, measures, ctx.lambdas, cluster=cluster,
+                                            conf_level=conf_level, horizon=horizon, min_per_cell=min_per_arm)
     settings = {"missing": missing, "m": len(datasets) if missing == "mi_boot" else 1,
                 "bootstrap_unit": bootstrap_unit, "B": B, "horizon_years": horizon, "headline": ctx.headline,
                 "lambda_qaly": lams["qaly"], "lambda_ascot": lams["ascot_years"], "effect": eff}
     return CeaResult(estimates=est, table=table, ceac=ceac, draws=draws, effect=eff, evpi=evpi, notes=notes,
                      method=method_text(ctx, missing, len(datasets), bootstrap_unit, cluster, covariates,
                                         min_per_arm, baseline_wave, followup_wave),
-                     datasets=datasets, settings=settings, groups=group_info)
+                     datasets=datasets, settings=settings, groups=group_info, nbr=nbr, nbr_tests=nbr_tests)
 
 
 def _with_effects(frame, eff, months, base_wave, horizon, qaly_waves):
@@ -478,3 +494,51 @@ def _shrunk(specs, unit_of, unit_strata):
             y[members] = grand + c * (yj[inv] - grand) + dj[inv] * resid
         out[d] = dict(s, yv=y)
     return out
+
+
+def _boot_mi_group(g, models, parts, df, covariates, eff, months, bw, fw, horizon, cluster, unit, B, rng,
+                   min_per_arm, imp, bar):
+    """Bootstrap-then-impute (Brand et al. 2019) for one model group: each replicate resamples the group's
+    units (people, or arm-site clusters), imputes the resample once and refits; the point estimate is the
+    mean over the imputations of the observed data. Slow (one imputation per replicate): keep B modest."""
+    notes: list[str] = []
+    all_specs = []
+    for k, data in enumerate(parts):
+        specs, why = _specs(g, data, models, min_per_arm, notes if k == 0 else [])
+        if specs is None:
+            return {"notes": notes, "failed": why}
+        all_specs.append(specs)
+    pooled = {d: dict(s, point=np.mean([sp[d]["point"] for sp in all_specs], axis=0))
+              for d, s in all_specs[0].items() if all(d in sp for sp in all_specs)}
+    raw = df.loc[g.data.index]
+    resample_codes = pd.factorize(pd.Series(g.resample), sort=True)[0]
+    if unit == "person":
+        unit_of, unit_strata = np.arange(len(raw)), resample_codes
+    else:
+        unit_of, unit_strata = cluster_units(g.data, cluster)
+    members = [np.flatnonzero(unit_of == u) for u in range(int(unit_of.max()) + 1)]
+    draws = {d: np.full((B, len(g.labels)), np.nan) for d in pooled}
+    imp_rng, idx_rng = rng.spawn(2)
+    b = 0
+    for block in iter_bootstrap_indices(unit_strata, B, idx_rng, 64):
+        for row in block:
+            take = np.concatenate([members[u] for u in row])
+            rep = raw.iloc[take].copy()
+            rep.index = pd.RangeIndex(len(rep))
+            if "participant_id" in rep:
+                rep["participant_id"] = [f"r{i:07d}" for i in range(len(rep))]
+            sub = Group(g.key, g.kind, rep, g.labels, g.indicators[take], np.asarray(g.resample)[take], g.covariates)
+            try:
+                _, imputed, _ = _person_set(rep, covariates, eff, months, bw, fw, horizon, cluster, "mi_boot", 1,
+                                            imp_rng, imp, [], True)
+                specs, _ = _specs(sub, imputed[0].loc[rep.index], models, min_per_arm, [])
+            except (EstimationError, np.linalg.LinAlgError):     # e.g. a level absent from the resample
+                specs = None
+            if specs is not None:
+                for d in draws:
+                    if d in specs:
+                        draws[d][b] = specs[d]["point"]
+            b += 1
+            bar.update(1)
+    return {"notes": notes, "failed": None, "specs": [pooled], "draws": [draws], "df_complete": math.inf,
+            "units": unit_of, "unit_strata": unit_strata}

@@ -18,6 +18,18 @@ from .strata import PHB_ONLY_VARIABLES
 __all__ = ["impute_for_cea"]
 
 _STRATUM_CROSS = ("budget_band", "implementation_model")
+# a predictor level held by fewer people than this is merged into its reference level in the imputation model
+# only: a rare level whose few members lack the value being imputed would leave an empty column there
+MIN_LEVEL = 5
+
+
+def _level_indicators(df: pd.DataFrame, columns) -> pd.DataFrame:
+    """0/1 columns for the levels (after the first) of categorical predictors such as sex, condition, site."""
+    cols = {}
+    for var in columns:
+        for lvl in sorted(df[var].astype(str).unique())[1:]:
+            cols[f"_imp_{var}={lvl}"] = (df[var].astype(str) == lvl).astype(float)
+    return pd.DataFrame(cols, index=df.index)
 
 
 def _stratum_indicators(df: pd.DataFrame) -> pd.DataFrame:
@@ -67,11 +79,12 @@ def impute_for_cea(df: pd.DataFrame, covariates, effect_cols, qaly_cols, cluster
     columns = [c for c in dict.fromkeys([*effect_cols, *qaly_cols, *costs, "cost_indirect_pre", *numeric])
                if c in people.columns and people[c].notna().sum() >= 2]
     n_missing = {c: int(people[c].isna().sum()) for c in columns if people[c].isna().any()}
-    extra = _stratum_indicators(people)
+    site = [cluster] if cluster and cluster in people else (["site"] if "site" in people and
+                                                             people["site"].notna().all() else [])
+    extra = pd.concat([_stratum_indicators(people), _level_indicators(people, [*categorical, *site])], axis=1)
+    extra = extra.loc[:, [c for c in extra.columns if MIN_LEVEL <= extra[c].sum() <= len(extra) - MIN_LEVEL]]
     frame = pd.concat([people, extra], axis=1)
-    predictors = ["phb", *categorical, *extra.columns] + ([cluster] if cluster and cluster in frame else
-                                                          (["site"] if "site" in frame and frame["site"].notna().all()
-                                                           else []))
+    predictors = ["phb", *extra.columns]
     imputed = impute_chained(frame, columns, m, rng, iterations=iterations, method=method, donors=donors,
                              predictors=list(dict.fromkeys(predictors)))
     out = []

@@ -106,7 +106,7 @@ def stratum_outputs(fitted, j, label, g, ctx: Context):
                                      n_control=None if s is None else s["n0"], effect_measure=em, **common,
                                      lambda_gbp=math.nan, note=why))
             continue
-        st = _stat(_point_of(fitted, draw, j), _draw_of(fitted, draw, j), s["L"][:, j] if single else None,
+        st = _stat(_point_of(fitted, draw, j), _draw_of(fitted, draw, j), s["L"][:, j] if "L" in s else None,
                    ctx.conf_level, dfc)
         summary[outcome] = st
         want = ctx.B * len(fitted["specs"])
@@ -136,7 +136,7 @@ def stratum_outputs(fitted, j, label, g, ctx: Context):
         for lam in ctx.lambdas.get(measure, []):
             d_points = [lam * e - c for e, c in zip(pE, pC)]
             d_draws = [lam * e - c for e, c in zip(_draw_of(fitted, draw, j), _draw_of(fitted, "d_cost", j))]
-            L = lam * specs0[draw]["L"][:, j] - sc["L"][:, j] if single else None
+            L = lam * specs0[draw]["L"][:, j] - sc["L"][:, j] if "L" in sc else None
             st = _stat(d_points, d_draws, L, ctx.conf_level, dfc)
             t = lam * tE[both] - tC[both]
             prob = float(np.mean(t > 0)) if t.size else math.nan
@@ -232,6 +232,10 @@ _MISSING_TEXT = {
     "complete_case": "People analysed have the ASCOT score at every wave the horizon needs, total and baseline "
                      "indirect cost and the covariates observed (complete cases); the QALY and cost-component "
                      "models use the complete cases for their own columns among them.",
+    "boot_mi": "Every participant alive at follow-up is analysed: each bootstrap replicate is imputed once by "
+               "chained equations and re-estimated (bootstrap-then-impute, Brand et al. 2019); the point estimate "
+               "is the mean over {m} imputations of the observed data and intervals are percentiles of the "
+               "replicates.",
     "mi_boot": "Every participant alive at follow-up is analysed: missing scores, costs and numeric covariates are "
                "multiply imputed by chained equations ({m} datasets) and each imputed dataset is bootstrapped; "
                "estimates, SEs and intervals pool the datasets' estimates and bootstrap variances by Rubin's rules "
