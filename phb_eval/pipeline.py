@@ -102,6 +102,14 @@ def _covariates(frame: pd.DataFrame, plan: Plan, results: Results) -> list[str]:
     terms = parse_terms(plan.covariates, cluster=plan.cluster)
     observed = [c for c in frame.columns if frame[c].notna().any()]
     covs, absent = split_available(terms, observed)
+    if "phb" in frame:      # a covariate defined for one arm only (budget band) would empty the other arm
+        arms = [frame["phb"] == a for a in (0, 1)]
+        one_arm = [t for t in covs if any(not frame.loc[arm, v].notna().any() for v in t.variables for arm in arms)]
+        if one_arm:
+            covs = [t for t in covs if t not in one_arm]
+            results.warnings.append(f"covariate(s) {[t.text for t in one_arm]} are observed in one arm only (e.g. "
+                                    "budget band, defined for PHB holders), so they cannot adjust a PHB \u2212 "
+                                    "control comparison; use them as subgroups. They are left out of every model")
     if absent:
         results.warnings.append(f"covariate(s) {[t.text for t in absent]} named in the plan are not in the data; "
                                 f"every model adjusts for {[t.text for t in covs] or 'no covariates'} only")
@@ -289,22 +297,36 @@ def _cost_effectiveness(frame, plan, covs, rng, results, base, fu, quiet):
     from .cea import cea
     if "cost_total" not in frame or not frame["cost_total"].notna().any():
         return
-    res = _try(results, "cost-effectiveness", cea, frame, covs, rng=rng, effect=plan.cea.effect,
-               strata=plan.cea.strata, lambdas=plan.cea.lambdas, B=plan.cea.bootstrap,
-               cluster_bootstrap=plan.cea.cluster_bootstrap, cluster=plan.cluster,
-               conf_level=plan.confidence_level, ceac_max=plan.cea.ceac_max, ceac_step=plan.cea.ceac_step,
-               min_per_arm=plan.subgroups.min_cell, baseline_wave=base, followup_wave=fu, quiet=quiet)
+    c = plan.cea
+    res = _try(results, "cost-effectiveness", cea, frame, covs, rng=rng, effect=c.effect, strata=c.strata,
+               lambda_qaly=c.lambda_qaly, lambda_ascot=c.lambda_ascot, headline=c.headline, horizon=c.horizon,
+               wave_months=plan.data.waves, B=c.bootstrap, missing=c.missing, m=plan.imputation.m,
+               imputation={"iterations": plan.imputation.iterations, "method": plan.imputation.method,
+                           "donors": plan.imputation.donors},
+               bootstrap_unit=c.bootstrap_unit, cluster=plan.cluster, conf_level=plan.confidence_level,
+               ceac_max=c.ceac_max, ceac_step=c.ceac_step, min_per_arm=plan.subgroups.min_cell,
+               baseline_wave=base, followup_wave=fu, quiet=quiet)
     if res is None:
         return
+    from .cea.voi import population_evpi
     results.add(res.estimates)
     results.tables["cea"] = res.table
-    results.tables["ceac"] = res.ceac
+    results.tables["ceac"] = res.ceac.drop(columns=["optimal", "prob_optimal"])
+    results.tables["ceaf"] = res.ceaf
     results.tables["cea_draws"] = res.draws
-    results.table_specs["cea"] = {"count_columns": [c for c in res.table.columns if c in ("n_phb", "n_control")]}
-    results.table_specs["ceac"] = {"disclose": False}
+    results.tables["evpi"] = population_evpi(res.evpi, plan.budget_impact.eligible)
+    if not res.nbr.empty:
+        results.tables["nmb_regression"] = res.nbr
+        results.tables["nbr_tests"] = res.nbr_tests
+    results.table_specs["cea"] = {"count_columns": [col for col in res.table.columns if col in ("n_phb", "n_control")]}
+    results.table_specs["nmb_regression"] = {"count_columns": ["n", "n_phb_cell"]}
+    for name in ("ceac", "ceaf", "evpi", "nbr_tests"):
+        results.table_specs[name] = {"disclose": False}
     results.table_specs["cea_draws"] = {"disclose": False, "xlsx": False}
     results.meta["cea_effect"] = res.effect
     results.meta["cea_method"] = res.method
+    results.meta["cea_settings"] = res.settings
+    results.meta.setdefault("notes", []).extend(c.replaced_settings)
     results.skipped.extend(res.notes)
 
 

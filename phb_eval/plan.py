@@ -145,13 +145,48 @@ class CostSettings(_Strict):
 
 class CeaSettings(_Strict):
     effect: Literal["auto", "scrqol", "ascot_raw"] = "auto"
-    lambdas: list[float] = Field(default_factory=lambda: [20000.0, 25000.0, 30000.0, 35000.0])
+    lambda_qaly: list[float] = Field(default_factory=lambda: [20000.0, 25000.0, 30000.0, 35000.0],
+                                     description="£ per QALY")
+    lambda_ascot: list[float] = Field(default_factory=lambda: [20000.0, 25000.0, 30000.0, 35000.0],
+                                      description="£ per ASCOT-year (SCRQoL over one year)")
+    headline: Literal["qaly", "ascot"] = "qaly"
+    horizon: float = Field(1.0, gt=0, le=50, description="years from baseline for QALYs and ASCOT-years (AUC)")
+    missing: Literal["mi_boot", "boot_mi", "complete_case"] = "mi_boot"
+    bootstrap_unit: Literal["site", "two_stage", "person"] = "site"
     bootstrap: int = Field(5000, ge=50, le=100000)
-    cluster_bootstrap: bool = False
     ceac_max: float = Field(100000.0, gt=0)
     ceac_step: float = Field(1000.0, gt=0)
     strata: list[str] = Field(default_factory=lambda: ["all", "budget_band", "implementation_model",
                                                        "budget_band:implementation_model", "condition", "deployment"])
+    # earlier names, read into the settings above (a note says so): lambdas -> the headline's λ list,
+    # cluster_bootstrap -> bootstrap_unit; afterwards they mirror the new settings for older readers
+    lambdas: Optional[list[float]] = None
+    cluster_bootstrap: Optional[bool] = None
+    replaced_settings: list[str] = Field(default_factory=list, description="earlier setting names read, and how")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _earlier_names(cls, data):
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        said = list(data.get("replaced_settings") or [])
+        key = "lambda_qaly" if data.get("headline", "qaly") == "qaly" else "lambda_ascot"
+        if data.get("lambdas") is not None and data.get(key) != data["lambdas"]:
+            data[key] = data["lambdas"]
+            said.append(f"cea.lambdas is read as cea.{key} (the headline measure's λ)")
+        if data.get("cluster_bootstrap") is not None and "bootstrap_unit" not in data:
+            data["bootstrap_unit"] = "site" if data["cluster_bootstrap"] else "person"
+            said.append(f"cea.cluster_bootstrap: {str(data['cluster_bootstrap']).lower()} is read as "
+                        f"cea.bootstrap_unit: {data['bootstrap_unit']}")
+        data["replaced_settings"] = list(dict.fromkeys(said))
+        return data
+
+    @model_validator(mode="after")
+    def _mirror_earlier_names(self):
+        self.lambdas = list(self.lambda_qaly if self.headline == "qaly" else self.lambda_ascot)
+        self.cluster_bootstrap = self.bootstrap_unit != "person"
+        return self
 
     @model_validator(mode="after")
     def _grid_bounded(self):

@@ -46,6 +46,7 @@ Scoring for the truth uses ``phb_eval.instruments`` (raw sums, GHQ-12 scorings, 
 """
 from __future__ import annotations
 
+import copy
 import io
 import json
 import os
@@ -68,13 +69,15 @@ from .instruments.eq5d import eq5d_index, load_value_set
 from .instruments.ghq12 import caseness, ghq12_score
 from .plan import merge_dicts
 
-__all__ = ["SimulatedPilot", "simulate_pilot", "write_simulation", "DEFAULT_PARAMETERS", "FORMATS"]
+__all__ = ["SimulatedPilot", "simulate_pilot", "write_simulation", "DEFAULT_PARAMETERS", "FORMATS", "SELECTIONS"]
 
 CONFIG = Path(__file__).resolve().parent / "config"
 WEIGHTS_FILES = {"ascot": CONFIG / "demo" / "ascot_weights_synthetic.csv",
                  "carer_ascot": CONFIG / "demo" / "carer_ascot_weights_synthetic.csv"}
 UNIT_COSTS_FILE = CONFIG / "unit_costs" / "england_2024_25.csv"
 FORMATS = ("csv", "parquet", "xlsx")
+SELECTIONS = ("latent", "observed")
+DEFAULT_PRICE_YEAR = "2024/25"                      # unit costs of the planted cost difference
 WINDOW_DAYS = 365                                   # the data contract's service-use window
 FIXED_XLSX_TIME = "2012-06-01T00:00:00Z"            # document created/modified stamp: same bytes every run
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)                   # earliest date a zip entry can carry
@@ -128,6 +131,9 @@ DEFAULT_PARAMETERS = {
     "eq_vas": {"intercept": 72.0, "per_latent": -11.0, "noise_sd": 9.0},
     "eq5d_value_set": {"3L": "uk_dolan1997", "5L": "england_devlin2018"},
     "allocation": {"ascot_raw": -0.2, "ghq12_likert": 0.1},    # per SD of the observed baseline sums
+    # selection="observed": logit of uptake, linear in recorded baseline columns (per unit of each column)
+    "allocation_observed": {"ascot_raw_t0": -0.05, "ghq12_likert_t0": 0.03, "age_per_10_years": 0.1,
+                            "log1p_pre": {"inpatient_days": 0.3, "ae_attendances": 0.3, "gp_consultations": 0.2}},
     "budget": {      # lognormal: median GBP/year by condition, sdlog; shift per unit of need; floor
         "median": {"chc": 20000, "mental_health": 1100, "copd": 550, "diabetes": 420,
                    "neurological": 1500, "stroke": 950},
@@ -274,8 +280,8 @@ def _plain(obj):
 
 # ---- the generator ----------------------------------------------------------------------------------
 def simulate_pilot(n_phb: int = 1171, n_control: int = 1064, sites: int = 20, seed: int = 2012,
-                   events: bool = False, eq5d_version: str = "3L", parameters: dict | None = None
-                   ) -> SimulatedPilot:
+                   events: bool = False, eq5d_version: str = "3L", parameters: dict | None = None,
+                   selection: str = "latent") -> SimulatedPilot:
     """Simulate a pilot-like cohort (both arms, every data-contract column) with planted effects.
 
     Parameters
@@ -288,6 +294,11 @@ def simulate_pilot(n_phb: int = 1171, n_control: int = 1064, sites: int = 20, se
         scored with the value set in ``parameters["eq5d_value_set"]["5L"]``, Devlin 2018 by default).
     parameters : partial overrides of ``DEFAULT_PARAMETERS`` (nested dicts are merged), e.g.
         ``{"effects": {"by_stratum": {...}}}`` for a null-effect cohort.
+    selection : ``"latent"`` (default; uptake depends on baseline sums, condition and a site effect with
+        Gumbel noise, see step 3 of the module docstring) or ``"observed"``: uptake is logistic in recorded
+        baseline columns only — condition, site, age, baseline ASCOT and GHQ-12 sums and log1p of prior
+        inpatient days, A&E and GP use (``allocation_observed``) — plus independent logistic noise, so
+        adjusting for those columns (with site effects in the propensity model) identifies every effect.
 
     Returns
     -------
@@ -306,6 +317,8 @@ def simulate_pilot(n_phb: int = 1171, n_control: int = 1064, sites: int = 20, se
         raise PhbEvalError(f"simulate: seed must be a whole number of 0 or more, got {seed!r}")
     if eq5d_version not in ("3L", "5L"):
         raise PhbEvalError(f"simulate: eq5d_version must be '3L' or '5L', got {eq5d_version!r}")
+    if selection not in SELECTIONS:
+        raise PhbEvalError(f"simulate: selection must be 'latent' or 'observed', got {selection!r}")
     P = merge_dicts(DEFAULT_PARAMETERS, parameters)
     streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(6)]
     r_pop, r_base, r_fu, r_miss, r_svc, r_ev = streams
@@ -314,16 +327,26 @@ def simulate_pilot(n_phb: int = 1171, n_control: int = 1064, sites: int = 20, se
 
     pop = _people(r_pop, n, int(sites), P)
     base = _baseline(r_base, pop, P, eq5d_version)
-    phb = _allocate(r_pop, pop, base, int(n_phb), P)
-    budget = _budgets(r_pop, pop, phb, P)
-    stratum_effect = _effects(pop, phb, budget, P)
-    fu = _follow_up(r_fu, pop, base, stratum_effect, P, eq5d_version)
-    fate = _fate(r_miss, pop, P)
-    svc = _services(r_svc, pop, phb, fate, P)
+    if selection == "latent":
+        phb = _allocate(r_pop, pop, base, int(n_phb), P)
+        budget = _budgets(r_pop, pop, phb, P)
+        stratum_effect = _effects(pop, phb, budget, P)
+        fu = _follow_up(r_fu, pop, base, stratum_effect, P, eq5d_version)
+        fate = _fate(r_miss, pop, P)
+        svc = _services(r_svc, pop, phb, fate, P)
+    else:   # the same streams in the same order of use; baseline counts first (they do not depend on phb)
+        fate = _fate(r_miss, pop, P)
+        pre = _count_columns(_services(copy.deepcopy(r_svc), pop, np.zeros(n, bool), fate, P))
+        phb = _allocate_observed(r_pop, pop, base, {c: v[0] for c, v in pre.items()}, int(n_phb), P, scorer)
+        budget = _budgets(r_pop, pop, phb, P)
+        stratum_effect = _effects(pop, phb, budget, P)
+        fu = _follow_up(r_fu, pop, base, stratum_effect, P, eq5d_version)
+        svc = _services(r_svc, pop, phb, fate, P)
 
     cohort, order = _assemble(r_miss, pop, phb, budget, base, fu, fate, svc, P, scorer, eq5d_version)
     truth = _truth(seed, n_phb, n_control, sites, eq5d_version, P, pop, phb, budget, base, fu, fate, svc,
                    scorer, cohort, order)
+    truth = {**truth, "selection": selection, "planted_att": _planted_att(P, phb, budget, fu, fate, svc, scorer)}
     ev = _events(r_ev, pop, fate, svc, P, order) if events else None
     return SimulatedPilot(cohort=cohort, events=ev, truth=truth)
 
@@ -404,6 +427,55 @@ def _allocate(rng, pop, base, n_phb, P):
     phb = np.zeros(pop["n"], bool)
     phb[np.argsort(-key, kind="stable")[:n_phb]] = True
     return phb
+
+
+def _allocate_observed(rng, pop, base, pre, n_phb, P, scorer):
+    """PHB = the n_phb largest (logit score + logistic noise): P(PHB | recorded columns) is logistic in them
+    (the cut-off is a quantile, i.e. the intercept). Scores are those of complete baseline items."""
+    a = P["allocation_observed"]
+    s = scorer.scores({k: base["codes"][k].astype(float) for k in ("ascot", "ghq12")})
+    alloc = np.array([P["condition"][c]["alloc"] for c in pop["conds"]])[pop["cond"]]
+    score = (alloc + pop["site_alloc"][pop["site"]] + a["ascot_raw_t0"] * s["ascot_raw"]
+             + a["ghq12_likert_t0"] * s["ghq12_likert"] + a["age_per_10_years"] * pop["age"] / 10
+             + sum(b * np.log1p(pre[col]) for col, b in a["log1p_pre"].items()))
+    key = score + rng.logistic(size=pop["n"])
+    phb = np.zeros(pop["n"], bool)
+    phb[np.argsort(-key, kind="stable")[:n_phb]] = True
+    return phb
+
+
+def _planted_att(P, phb, budget, fu, fate, svc, scorer):
+    """The ATT each estimator targets, over the PHB holders whose outcome is observed (complete items
+    aside): scores over holders alive and followed up; each service's rate ratio = Σ post counts with the
+    budget / Σ without it over holders whose post window is recorded; total cost difference (£, budget +
+    indirect with the budget − conventional package + indirect without it, costed as ``phb_eval.costs``
+    does at the default price year) over the same holders."""
+    from .costs import load_unit_costs, person_costs
+    s1 = scorer.scores({k: v.astype(float) for k, v in fu["treated"].items()})
+    s0 = scorer.scores({k: v.astype(float) for k, v in fu["untreated"].items()})
+    followed = phb & ~fate["died"] & ~fate["lost"]
+    carer = {"carer_scrqol", "carer_ascot_raw", "carer_health", "carer_health_good"}
+    scores = {k: _mean_diff(s1[k], s0[k], followed & (fate["has_carer"] if k in carer else True)) for k in s1}
+    seen = phb & ~fate["lost"] & ~(fate["died"] & ~fate["date_known"])
+    cols = _count_columns(svc)
+    rates = {c: float(post[seen].sum() / untreated[seen].sum()) if untreated[seen].sum() > 0 else None
+             for c, (_pre, post, untreated) in cols.items()}
+    price_year = DEFAULT_PRICE_YEAR
+    unit = load_unit_costs(None, price_year)
+
+    def indirect(which):
+        frame = pd.DataFrame({f"{c}_post": v[which][seen].astype(float) for c, v in cols.items()})
+        return person_costs(frame, unit)[0]["cost_indirect"].to_numpy()
+
+    direct = budget["amount"][seen] - budget["package"][seen]
+    cost = float(np.mean(direct + indirect(1) - indirect(2))) if seen.any() else None
+    return {"definition": ("over PHB holders whose outcome is recorded: scores = mean individual difference "
+                           "(with - without the budget) among holders alive and followed up; services = ratio "
+                           "of summed post-window counts with / without the budget among holders with a "
+                           "recorded post window; total_cost = mean difference in £ per person per year "
+                           f"among the same holders at {price_year} unit costs"),
+            "scores": scores, "rate_ratio": rates, "total_cost": cost,
+            "n": {"followed_up": int(followed.sum()), "post_recorded": int(seen.sum())}}
 
 
 def _budgets(rng, pop, phb, P):

@@ -117,7 +117,8 @@ def test_subgroups_command(data, tmp_path, capsys):
     code, _, err = run(["subgroups", str(paths["cohort"]), "--plan", str(plan), "--out", str(out), "-q"], capsys)
     assert code == 0, err
     est = pd.read_csv(out / "tables/estimates.csv")
-    wald = est[est.method == "interaction_wald_cr1_site"]
+    tag = {"cr1": "cr1", "cr2": "cr2", "wild_bootstrap": "wcb"}[load_plan(None).variance]
+    wald = est[est.method == f"interaction_wald_{tag}_site"]
     assert set(wald.stratum) == {"budget_band", "sex"}
     assert wald.p_adjusted.notna().all()
     assert (out / "figures/subgroup_forest.png").exists()

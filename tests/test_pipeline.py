@@ -15,6 +15,7 @@ from phb_eval.models.registry import REGISTRY
 from phb_eval.simulate import simulate_pilot, write_simulation
 
 FAST = {"cea": {"bootstrap": 200}, "imputation": {"m": 5, "iterations": 5}}
+TAG = {"cr1": "cr1", "cr2": "cr2", "wild_bootstrap": "wcb"}[load_plan(None).variance]   # the default variance
 
 
 @pytest.fixture(scope="module")
@@ -48,13 +49,13 @@ def test_every_planned_estimator_gives_a_row_per_outcome(small_results):
             method = REGISTRY[name].method(plan.variance, plan.cluster)
             assert len(_rows(est, "outcome", outcome, method)) == 1, (outcome, method)
     for outcome in ("ghq12_caseness", "carer_health_good", "mortality"):
-        assert len(_rows(est, "outcome", outcome, "ancova_rd_cr1_site")) == 1
-        assert len(_rows(est, "outcome", outcome, "logit_or_cr1_site")) == 1
+        assert len(_rows(est, "outcome", outcome, f"ancova_rd_{TAG}_site")) == 1
+        assert len(_rows(est, "outcome", outcome, f"logit_or_{TAG}_site")) == 1
     assert not _rows(est, "balance").empty
-    assert not _rows(est, "service_use", method="negbin_cr1_site").empty
-    assert not _rows(est, "cost", "total_cost", "ols_cr1_site").empty
+    assert not _rows(est, "service_use", method=f"negbin_{TAG}_site").empty
+    assert not _rows(est, "cost", "total_cost", f"ols_{TAG}_site").empty
     assert not est[est["analysis"].eq("cea") & est["outcome"].eq("nmb")].empty
-    assert not est[est["analysis"].eq("subgroup") & est["method"].eq("interaction_wald_cr1_site")].empty
+    assert not est[est["analysis"].eq("subgroup") & est["method"].eq(f"interaction_wald_{TAG}_site")].empty
     for name in ("flow", "balance", "propensity_model", "overlap", "cost_breakdown", "cea", "ceac", "cea_draws"):
         assert name in res.tables, name
 
@@ -125,11 +126,11 @@ def test_subgroups_detect_planted_heterogeneity(small):
     plan = load_plan(None, {"subgroups": {"variables": ["budget_band", "implementation_model"],
                                           "outcomes": ["ascot_raw"]}})
     res = pipeline.subgroups(load_cohort(data=small["cohort"], plan=plan), plan)
-    tests = res.estimates[res.estimates["method"].eq("interaction_wald_cr1_site")]
+    tests = res.estimates[res.estimates["method"].eq(f"interaction_wald_{TAG}_site")]
     assert set(tests["stratum"]) == {"budget_band", "implementation_model"}
     assert (tests["p_value"] < 0.05).all()
     assert tests["p_adjusted"].notna().all()
-    assert not _rows(res.estimates, "outcome", "ascot_raw", "ancova_cr1_site").empty
+    assert not _rows(res.estimates, "outcome", "ascot_raw", f"ancova_{TAG}_site").empty
 
 
 @pytest.mark.slow
@@ -163,5 +164,6 @@ def test_cea_high_budget_flexible_stratum_shows_the_larger_planted_effect(tmp_pa
     assert eff[best] == eff.max() and eff[worst] == eff.min()
     truth = sim.truth["effects"]["att"]["scrqol"]
     assert truth[best] > truth[worst]
-    nmb = res.estimates[res.estimates["outcome"].eq("nmb") & res.estimates["lambda_gbp"].eq(20000)].set_index("stratum")
+    nmb = res.estimates[res.estimates["outcome"].eq("nmb") & res.estimates["lambda_gbp"].eq(20000)
+                        & res.estimates["effect_measure"].eq("ascot_years")].set_index("stratum")
     assert nmb.loc[best, "estimate"] > nmb.loc[worst, "estimate"]

@@ -9,7 +9,8 @@ import pandas as pd
 
 from ..errors import EstimationError
 
-__all__ = ["stratum_streams", "iter_bootstrap_indices", "bootstrap_indices", "replicate_counts", "cluster_units"]
+__all__ = ["stratum_streams", "iter_bootstrap_indices", "bootstrap_indices", "replicate_counts", "cluster_units",
+           "two_stage_weights"]
 
 
 def stratum_streams(rng: np.random.Generator):
@@ -72,3 +73,22 @@ def cluster_units(data: pd.DataFrame, cluster: str):
     unit_arm[units] = arm
     return units, unit_arm
 
+
+
+def two_stage_weights(unit_of: np.ndarray, unit_strata: np.ndarray, B: int, rng: np.random.Generator, chunk: int):
+    """Two-stage bootstrap (Davison & Hinkley 1997, §3.8) in blocks of person weights (rows × n): stage 1
+    draws units (arm-site clusters) with replacement within arm, exactly as the site bootstrap; stage 2 draws,
+    for each time a unit is drawn, as many people with replacement from that unit as it has. A unit drawn c
+    times contributes c·n_u people: its members' counts are one multinomial draw per replicate."""
+    unit_of = np.asarray(unit_of)
+    n = unit_of.size
+    n_units = int(unit_of.max()) + 1
+    members = [np.flatnonzero(unit_of == u) for u in range(n_units)]
+    stage1, stage2 = rng.spawn(2)
+    for block in iter_bootstrap_indices(unit_strata, B, stage1, chunk):
+        counts = replicate_counts(block, n_units).astype(np.int64)          # (rows, units)
+        W = np.zeros((block.shape[0], n))
+        for u, mem in enumerate(members):
+            k = mem.size
+            W[:, mem] = stage2.multinomial(counts[:, u] * k, np.full(k, 1.0 / k))
+        yield W

@@ -1,11 +1,11 @@
-"""Decision summaries of incremental cost and effect: ICER quadrants and the CEAC λ grid."""
+"""Decision summaries of incremental cost and effect: ICER quadrants, the λ grid, CEAC and CEAF."""
 from __future__ import annotations
 
 import math
 
 import numpy as np
 
-__all__ = ["QUADRANTS", "icer_quadrant", "quadrant_meaning", "ceac_lambdas"]
+__all__ = ["QUADRANTS", "icer_quadrant", "quadrant_meaning", "ceac_lambdas", "ceac_ceaf"]
 
 QUADRANTS = ("dominant", "dominated", "NE trade-off", "SW trade-off", "no effect difference")
 
@@ -50,3 +50,18 @@ def ceac_lambdas(ceac_max: float, ceac_step: float) -> np.ndarray:
         grid = np.append(grid, float(ceac_max))
     return grid
 
+
+
+def ceac_ceaf(lam_grid: np.ndarray, d_effect: np.ndarray, d_cost: np.ndarray):
+    """CEAC and CEAF values on a λ grid from paired draws of incremental effect and cost.
+
+    CEAC: P(INB > 0) per λ (ties count as not cost-effective). CEAF (Fenwick, Claxton & Sculpher 2001): the
+    option with the highest expected net benefit at each λ (PHB when mean INB > 0) and the probability that
+    this option is cost-effective — P(INB > 0) for PHB, 1 − P(INB > 0) for control.
+    Returns (prob_phb, optimal, prob_optimal), one value per λ.
+    """
+    inb = lam_grid[:, None] * d_effect[None, :] - d_cost[None, :]
+    prob = (inb > 0).mean(axis=1)
+    phb_best = inb.mean(axis=1) > 0
+    optimal = np.where(phb_best, "PHB", "control")
+    return prob, optimal, np.where(phb_best, prob, 1 - prob)

@@ -19,6 +19,7 @@ pipeline lists under "analyses not run".
 """
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -500,6 +501,23 @@ def fit_hurdle_negbin(design: Design, variance: str = "cr2", *, what: str = "hur
                notes=notes + ["rate ratio from the truncated count component; the hurdle is a logit on the same "
                               "regressors"])
 
+
+def _as_sentences(fn):
+    """A numerical failure inside a fit (singular matrix, overflow, NaN from the optimiser) becomes an
+    EstimationError naming the model, so the pipeline lists it under "analyses not run"."""
+    @functools.wraps(fn)
+    def wrapped(design, variance="cr2", **kw):
+        try:
+            return fn(design, variance, **kw)
+        except (np.linalg.LinAlgError, ValueError, OverflowError, FloatingPointError, ZeroDivisionError) as exc:
+            what = kw.get("what") or fn.__name__.replace("fit_", "")
+            raise EstimationError(f"{what}: the model could not be estimated on these data ({exc}); simplify the "
+                                  "plan's covariates or choose another model") from None
+    return wrapped
+
+
+fit_ols, fit_logit, fit_poisson, fit_gamma_log, fit_negbin, fit_zinb, fit_hurdle_negbin = map(
+    _as_sentences, (fit_ols, fit_logit, fit_poisson, fit_gamma_log, fit_negbin, fit_zinb, fit_hurdle_negbin))
 
 FITTERS = {"ols": fit_ols, "logit": fit_logit, "poisson": fit_poisson, "negbin": fit_negbin, "zinb": fit_zinb,
            "hurdle_negbin": fit_hurdle_negbin, "gamma_log": fit_gamma_log}

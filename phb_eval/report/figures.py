@@ -324,9 +324,15 @@ def figure_specs(results, plan, tables: dict | None = None) -> dict:
             specs["service_use_forest"] = (forest_plot, (main,),
                                            {"title": "Service use: rate ratio PHB / control", "log": True})
     draws = next((tables[n] for n in ("cea_draws", "ce_plane", "ce_draws") if n in tables), None)
+    headline = "qaly" if getattr(plan.cea, "headline", "qaly") == "qaly" else "ascot_years"
+    head_draw = {"qaly": "d_qaly", "ascot_years": "d_ascot"}[headline]
+    if draws is not None and head_draw in draws and draws[head_draw].notna().any():
+        draws = draws.assign(d_effect=draws[head_draw])        # the plane of the headline effect measure
     if draws is not None and not draws.empty and None not in draw_columns(draws):
         specs["ce_plane"] = (ce_plane, (draws, plan.cea.lambdas), {})
     ceac = tables.get("ceac")
+    if ceac is not None and "effect_measure" in ceac and (ceac["effect_measure"] == headline).any():
+        ceac = ceac[ceac["effect_measure"] == headline]
     if ceac is not None and not ceac.empty and None not in ceac_columns(ceac):
         specs["ceac"] = (ceac_plot, (ceac, plan.cea.lambdas), {})
     sg = _rows(est, "subgroup")

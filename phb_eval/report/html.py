@@ -279,6 +279,8 @@ def nmb_sentence(rows: pd.DataFrame, plan, effect_label: str) -> str:
 
 
 def _effect_label(results, plan) -> str:
+    if (results.meta.get("cea_settings") or {}).get("headline") == "qaly":
+        return outcome_label("qaly")            # the NMB sentences quote the headline measure
     eff = results.meta.get("cea_effect") or (plan.cea.effect if plan.cea.effect != "auto" else None)
     if eff is None:
         cea = _rows(results.estimates, "cea")
@@ -317,6 +319,8 @@ def headline(results, plan) -> list[str]:
         for r in main[main["estimate"].map(_finite)].to_dict("records"):
             out.append(cost_sentence(r, plan))
     cea = _rows(est, "cea")
+    if not cea.empty and "headline" in cea and cea["headline"].eq(True).any():
+        cea = cea[(cea["outcome"].astype(str) != "nmb") | cea["headline"].eq(True)]     # the plan's headline measure
     if not cea.empty:
         nmb = cea[(cea["outcome"].astype(str) == "nmb") & (cea["stratum"].astype(str) == "all")]
         nmb = nmb[nmb["estimate"].map(_finite)]
@@ -327,6 +331,9 @@ def headline(results, plan) -> list[str]:
         strata = strata_nmb_sentence(cea, plan)
         if strata:
             out.append(strata)
+        tests = nbr_sentence(results.tables.get("nbr_tests"), cea, plan)
+        if tests:
+            out.append(tests)
     sg = _rows(est, "subgroup")
     if not sg.empty:
         inter = sg[sg["method"].astype(str).str.startswith("interaction") & sg["p_value"].map(_finite)]
@@ -356,6 +363,29 @@ def strata_nmb_sentence(cea: pd.DataFrame, plan) -> str:
              for r in rows.to_dict("records")]
     return (f"By stratum, incremental net monetary benefit per PHB holder at λ = {fmt_gbp(lam)}: "
             + "; ".join(parts) + ".") if parts else ""
+
+
+def nbr_sentence(tests, cea: pd.DataFrame, plan) -> str:
+    """The net-benefit-regression tests (budget size, flexibility, their interaction) at the first λ of the
+    headline measure, beside the per-stratum net benefit."""
+    if tests is None or tests.empty:
+        return ""
+    nmb = cea[cea["outcome"].astype(str) == "nmb"] if not cea.empty else cea
+    measure = nmb["effect_measure"].iloc[0] if not nmb.empty and "effect_measure" in nmb else tests["effect_measure"].iloc[0]
+    rows = tests[tests["effect_measure"] == measure]
+    if rows.empty:
+        return ""
+    lam = rows["lambda_gbp"].min()
+    rows = rows[rows["lambda_gbp"] == lam].set_index("test")
+    label = {"budget_size": "budget size", "flexibility": "flexibility (implementation model)",
+             "interaction": "budget size × flexibility"}
+    parts = [f"{label[t]} (F = {fmt_number(rows.loc[t, 'statistic'], 2)} on {rows.loc[t, 'df1']:g} and "
+             f"{fmt_number(rows.loc[t, 'df2'], 1)} df, {_p_phrase(rows.loc[t, 'p_value'])})"
+             for t in label if t in rows.index]
+    unit = "QALY" if measure == "qaly" else "ASCOT-year"
+    return (f"Net-benefit regression at λ = {fmt_gbp(lam)} per {unit} (budget band × implementation model "
+            f"cells against all controls, cluster-robust by {plan.cluster}) tests whether net benefit differs by "
+            + "; by ".join(parts) + ".") if parts else ""
 
 
 def budget_impact_sentence(bi: dict) -> str:
@@ -694,10 +724,11 @@ def build_context(results, plan: Plan, figures_png: dict, image_mode: str = "dat
     su, co = _rows(est, "service_use"), _rows(est, "cost")
     tabs = []
     if not su.empty:
-        tabs.append(_table(_estimate_table(su, plan, reading=True), "service use: rate ratios (PHB / control)",
+        tabs.append(_table(_estimate_table(su, plan, reading=True, extra=[c for c in ("note",) if c in su]),
+                           "service use: rate ratios (PHB / control)",
                            formatted=True, csv="estimates"))
     if not co.empty:
-        tabs.append(_table(_estimate_table(co, plan, reading=False),
+        tabs.append(_table(_estimate_table(co, plan, reading=False, extra=[c for c in ("note",) if c in co]),
                            f"costs: differences, \u00a3 per person per year ({plan.costs.price_year} prices)",
                            formatted=True, csv="estimates"))
     tabs += named("service_use")
@@ -726,7 +757,8 @@ def build_context(results, plan: Plan, figures_png: dict, image_mode: str = "dat
         extra = [c for c in ("p_adjusted", "prespecified", "note") if c in sg]
         tabs.append(_table(_estimate_table(_order(sg, plan), plan, reading=False, extra=extra),
                            "effects within subgroups and interaction tests", formatted=True, csv="estimates",
-                           note="Interaction rows: estimate = Wald chi-square of equal effects across levels."))
+                           note="Interaction rows: estimate = F statistic (HTZ with CR2, Wald/q on G \u2212 1 df with CR1) "
+                                "of equal effects across levels."))
     add("subgroups", tables=tabs, figures=role_figs("subgroups"))
 
     # budget impact (omitted when absent and not mentioned)

@@ -5,10 +5,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from phb_eval.cea import MEASURES
+
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 COVS = ["age", "sex", "condition"]
-OUTCOME_OF = {"d_effect": "incremental_effect", "d_qaly": "incremental_qaly", "d_cost": "incremental_cost",
+OUTCOME_OF = {"d_effect": "incremental_effect", "d_ascot": "incremental_ascot_years", "d_qaly": "incremental_qaly", "d_cost": "incremental_cost",
               "d_cost_direct": "incremental_cost_direct", "d_cost_indirect": "incremental_cost_indirect"}
+
 
 def load_make_data():
     spec = importlib.util.spec_from_file_location("cea_make_data", GOLDEN / "cea_make_data.py")
@@ -16,25 +19,33 @@ def load_make_data():
     spec.loader.exec_module(mod)
     return mod
 
-def pick_row(est, stratum, outcome, lam=None):
+
+def pick_row(est, stratum, outcome, lam=None, measure=None):
     sel = (est["stratum"] == stratum) & (est["outcome"] == outcome)
     if lam is not None:
         sel &= est["lambda_gbp"] == lam
+    if measure is not None:
+        sel &= est["effect_measure"] == measure
     hit = est[sel]
     assert len(hit) == 1, (stratum, outcome, lam)
     return hit.iloc[0]
+
 
 def split(name):
     stat, stratum = name.split("|")
     return stat, stratum
 
+
 def our_draws(res, stat, stratum):
     """Our per-replicate values and results row for a golden statistic name."""
     dr = res.draws[res.draws["stratum"] == stratum].sort_values("replicate")
     if stat.startswith("nmb_"):
-        lam = float(stat[4:])
-        return lam * dr["d_effect"].to_numpy() - dr["d_cost"].to_numpy(), pick_row(res.estimates, stratum, "nmb", lam)
+        measure, lam = stat[4:].rsplit("_", 1)
+        lam = float(lam)
+        effect = dr[MEASURES[measure]].to_numpy()
+        return lam * effect - dr["d_cost"].to_numpy(), pick_row(res.estimates, stratum, "nmb", lam, measure)
     return dr[stat].to_numpy(), pick_row(res.estimates, stratum, OUTCOME_OF[stat])
+
 
 def cohort(rng, n=2235, sites=20, big=0.08, base=0.01):
     """A pilot-sized frame with the PHB effect on scrqol planted as ``base`` + ``big`` for budgets of

@@ -23,7 +23,8 @@ def gdata():
 @pytest.fixture(scope="module")
 def gres(gdata, golden):
     mk = load_make_data()
-    return cea(gdata, mk.COVARIATES, strata=mk.STRATA, B=golden["B"], lambdas=golden["lambdas"],
+    return cea(gdata, mk.COVARIATES, strata=mk.STRATA, B=golden["B"], lambda_ascot=golden["lambdas"],
+               lambda_qaly=golden["lambdas"], missing="complete_case", bootstrap_unit="person",
                rng=np.random.default_rng(mk.BOOT_SEED), quiet=True)
 
 

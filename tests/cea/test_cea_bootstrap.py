@@ -23,3 +23,26 @@ def test_replicates_do_not_depend_on_block_size():
         blocks = list(iter_bootstrap_indices(strata, 23, np.random.default_rng(2), chunk))
         assert len(blocks) == -(-23 // chunk)
         assert np.array_equal(np.vstack(blocks), whole)
+
+
+def test_two_stage_weights_draw_people_within_the_drawn_sites():
+    from phb_eval.cea.bootstrap import two_stage_weights
+    unit_of = np.repeat([0, 1, 2, 3, 4], [3, 5, 2, 4, 6])      # 5 arm-site clusters
+    unit_strata = np.array([0, 0, 1, 1, 1])                     # their arms
+    stage1 = bootstrap_indices(unit_strata, 30, np.random.default_rng(4).spawn(2)[0])
+    W = np.vstack(list(two_stage_weights(unit_of, unit_strata, 30, np.random.default_rng(4), 7)))
+    assert W.shape == (30, unit_of.size)
+    sizes = np.bincount(unit_of)
+    for b in range(30):
+        drawn = np.bincount(stage1[b], minlength=5)
+        per_unit = np.bincount(unit_of, weights=W[b], minlength=5)
+        assert np.array_equal(per_unit, drawn * sizes)       # c draws of a site bring c·n_site people from it
+
+
+def test_two_stage_cea_runs_with_finite_intervals(gdata):
+    from phb_eval.cea import cea
+    res = cea(gdata, ["age", "sex"], strata=["all"], B=100, missing="complete_case", bootstrap_unit="two_stage",
+              rng=np.random.default_rng(3), quiet=True)
+    nmb = res.estimates[res.estimates["outcome"] == "nmb"]
+    assert np.isfinite(nmb[["ci_low", "ci_high", "se"]].to_numpy()).all()
+    assert "two-stage bootstrap" in res.method and res.settings["bootstrap_unit"] == "two_stage"

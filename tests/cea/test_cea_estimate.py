@@ -76,23 +76,33 @@ def test_percentile_and_bca_equal_boot_ci(golden, gres):
 
 
 def test_nmb_and_probability_closed_forms(gres):
+    """Each NMB row: λ·ΔE − ΔC for its effect measure, with its horizon; P(CE), SE, percentile interval and
+    EVPI from that measure's paired draws."""
     est, draws = gres.estimates, gres.draws
     for stratum in ["all", "budget_band=<1000", "condition=chc"]:
         dr = draws[draws["stratum"] == stratum]
-        dE = pick_row(est, stratum, "incremental_effect")["estimate"]
         dC = pick_row(est, stratum, "incremental_cost")["estimate"]
-        for lam in (20000.0, 30000.0):
-            row = pick_row(est, stratum, "nmb", lam)
-            t = lam * dr["d_effect"].to_numpy() - dr["d_cost"].to_numpy()
-            assert row["estimate"] == lam * dE - dC
-            assert row["method"] == "bootstrap_nmb" and row["lambda_gbp"] == lam
-            assert row["prob_cost_effective"] == np.mean(t > 0)
-            assert (row["ci_low"], row["ci_high"]) == percentile_interval(t, 0.95)
-            assert row["se"] == pytest.approx(np.std(t, ddof=1), rel=1e-12)
+        for measure, draw, outcome in (("ascot_years", "d_ascot", "incremental_ascot_years"),
+                                       ("qaly", "d_qaly", "incremental_qaly")):
+            dE = pick_row(est, stratum, outcome)["estimate"]
+            for lam in (20000.0, 30000.0):
+                row = pick_row(est, stratum, "nmb", lam, measure)
+                t = lam * dr[draw].to_numpy() - dr["d_cost"].to_numpy()
+                t = t[np.isfinite(t)]
+                assert row["estimate"] == pytest.approx(lam * dE - dC, rel=1e-12)
+                assert row["method"] == "bootstrap_nmb" and row["horizon_years"] == 1.0
+                assert row["prob_cost_effective"] == np.mean(t > 0)
+                assert (row["ci_low"], row["ci_high"]) == percentile_interval(t, 0.95)
+                assert row["se"] == pytest.approx(np.std(t, ddof=1), rel=1e-12)
+                assert row["evpi_per_person"] == pytest.approx(np.mean(np.maximum(t, 0)) - max(t.mean(), 0))
+    # two waves 12 months apart, 1-year horizon: ASCOT-years = (s0 + s1)/2, so its baseline-adjusted
+    # difference is half the follow-up difference
+    assert pick_row(est, "all", "incremental_ascot_years")["estimate"] == \
+        pytest.approx(pick_row(est, "all", "incremental_effect")["estimate"] / 2, rel=1e-10)
 
 
 def test_planted_effect_largest_in_high_budget_model1(pilot):
-    res = cea(pilot, COVS, strata=["all", "budget_band:implementation_model"], B=200,
+    res = cea(pilot, COVS, strata=["all", "budget_band:implementation_model"], B=200, missing="complete_case", bootstrap_unit="person",
               rng=np.random.default_rng(1), quiet=True)
     eff = res.estimates[res.estimates["outcome"] == "incremental_effect"].set_index("stratum")
     top = "budget_band=>=1000;implementation_model=model1"
@@ -108,7 +118,8 @@ def test_planted_effect_largest_in_high_budget_model1(pilot):
 def test_cluster_bootstrap_equals_refits_on_resampled_sites(gdata):
     """Replicates resample whole (arm, site) clusters; each equals OLS refitted on the stacked clusters."""
     B = 6
-    res = cea(gdata, ["age", "sex"], strata=["all"], B=B, cluster_bootstrap=True, rng=np.random.default_rng(5),
+    res = cea(gdata, ["age", "sex"], strata=["all"], B=B, cluster_bootstrap=True, missing="complete_case",
+              rng=np.random.default_rng(5),
               quiet=True)
     (g,) = cea_groups(gdata, ["age", "sex"], strata=["all"], cluster="site")
     stream = stratum_streams(np.random.default_rng(5))(g["key"])
@@ -119,12 +130,12 @@ def test_cluster_bootstrap_equals_refits_on_resampled_sites(gdata):
         stacked = pd.concat([people[g["units"] == u] for u in idx[b]], ignore_index=True)
         fit = smf.ols("cost_total ~ phb + cost_indirect_pre + age + C(sex)", stacked).fit()
         assert draws["d_cost"].iloc[b] == pytest.approx(fit.params["phb"], rel=1e-9)
-    row = pick_row(res.estimates, "all", "nmb", 20000.0)
+    row = pick_row(res.estimates, "all", "nmb", 20000.0, "ascot_years")
     assert np.isfinite(row["ci_low_bca"]) and np.isfinite(row["ci_low"])
 
 
 def test_same_seed_identical_numbers(gdata):
-    kw = dict(strata=["all", "budget_band"], B=50, quiet=True)
+    kw = dict(strata=["all", "budget_band"], B=50, quiet=True, missing="complete_case")
     a = cea(gdata, COVS, rng=np.random.default_rng(9), **kw)
     b = cea(gdata, COVS, rng=np.random.default_rng(9), **kw)
     c = cea(gdata, COVS, rng=np.random.default_rng(10), **kw)
@@ -133,7 +144,8 @@ def test_same_seed_identical_numbers(gdata):
     pd.testing.assert_frame_equal(a.ceac, b.ceac)
     assert not a.draws[DRAW_COLUMNS].equals(c.draws[DRAW_COLUMNS])
     # a stratum's replicates do not depend on which other strata are requested
-    alone = cea(gdata, COVS, rng=np.random.default_rng(9), strata=["budget_band"], B=50, quiet=True)
+    alone = cea(gdata, COVS, rng=np.random.default_rng(9), strata=["budget_band"], B=50, quiet=True,
+                missing="complete_case")
     pd.testing.assert_frame_equal(alone.draws.reset_index(drop=True),
                                   a.draws[a.draws["stratum"] != "all"].reset_index(drop=True))
 
@@ -141,18 +153,23 @@ def test_same_seed_identical_numbers(gdata):
 def test_outputs_layout_and_input_untouched(gdata, gres):
     before = gdata.copy()
     cea(gdata, COVS, strata=["all"], B=20, rng=np.random.default_rng(1), quiet=True)
+    cea(gdata, COVS, strata=["all"], B=20, rng=np.random.default_rng(1), quiet=True, missing="complete_case")
     pd.testing.assert_frame_equal(before, gdata)
     est = gres.estimates
     assert (est["analysis"] == "cea").all()
     assert set(est["outcome"]) == {"incremental_cost", "incremental_cost_direct", "incremental_cost_indirect",
-                                   "incremental_effect", "incremental_qaly", "icer", "nmb"}
-    assert (est["effect_measure"] == "scrqol").all()
+                                   "incremental_effect", "incremental_ascot_years", "incremental_qaly", "icer", "nmb"}
     nmb = est[est["outcome"] == "nmb"]
+    assert set(nmb["effect_measure"]) == {"qaly", "ascot_years"} and (nmb["horizon_years"] == 1.0).all()
     assert nmb["lambda_gbp"].notna().all() and set(nmb["lambda_gbp"]) == {20000.0, 30000.0}
+    assert (nmb["headline"] == (nmb["effect_measure"] == "qaly")).all()
+    assert (est.loc[est["outcome"] == "incremental_effect", "effect_measure"] == "scrqol").all()
     assert list(gres.draws.columns) == ["stratum", "replicate", *DRAW_COLUMNS]
-    assert list(gres.ceac.columns) == ["stratum", "lambda_gbp", "prob_cost_effective"]
+    assert list(gres.ceac.columns) == ["stratum", "effect_measure", "lambda_gbp", "prob_cost_effective", "optimal",
+                                       "prob_optimal"]
     assert gres.table["stratum"].tolist()[:3] == ["all", "budget_band=<1000", "budget_band=>=1000"]
-    assert {"nmb_20000", "prob_ce_20000", "nmb_30000_ci_low", "icer", "quadrant"} <= set(gres.table.columns)
+    assert {"nmb_qaly_20000", "prob_ce_ascot_years_20000", "nmb_ascot_years_30000_ci_low", "icer_qaly",
+            "quadrant_ascot_years"} <= set(gres.table.columns)
     assert "all controls" in gres.method and "within" in gres.method
     # copd: too few controls with a QALY → that model only is not estimable, with a note
     q = pick_row(est, "condition=copd", "incremental_qaly")
@@ -164,9 +181,10 @@ def test_effect_falls_back_to_ascot_raw(gdata):
     d = gdata.drop(columns=["scrqol_t0", "scrqol_t1"]).assign(ascot_raw_t0=gdata["scrqol_t0"] * 24,
                                                                ascot_raw_t1=gdata["scrqol_t1"] * 24)
     assert resolve_effect(d) == "ascot_raw"
-    res = cea(d, COVS, strata=["all"], B=20, rng=np.random.default_rng(1), quiet=True)
-    assert (res.estimates["effect_measure"] == "ascot_raw").all() and res.effect == "ascot_raw"
-    ref = cea(gdata, COVS, strata=["all"], B=20, rng=np.random.default_rng(1), quiet=True)
+    res = cea(d, COVS, strata=["all"], B=20, rng=np.random.default_rng(1), quiet=True, missing="complete_case")
+    eff_rows = res.estimates[res.estimates["outcome"] == "incremental_effect"]
+    assert (eff_rows["effect_measure"] == "ascot_raw").all() and res.effect == "ascot_raw"
+    ref = cea(gdata, COVS, strata=["all"], B=20, rng=np.random.default_rng(1), quiet=True, missing="complete_case")
     assert pick_row(res.estimates, "all", "incremental_effect")["estimate"] == \
         pytest.approx(24 * pick_row(ref.estimates, "all", "incremental_effect")["estimate"], rel=1e-10)
 

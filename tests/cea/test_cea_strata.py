@@ -11,7 +11,8 @@ from cea_helpers import COVS, pick_row
 
 def test_phb_only_strata_use_one_model_with_indicators(pilot):
     """The level estimates are the coefficients of stratum-specific PHB indicators in one model."""
-    res = cea(pilot, COVS, strata=["budget_band"], B=20, rng=np.random.default_rng(1), quiet=True)
+    res = cea(pilot, COVS, strata=["budget_band"], B=20, rng=np.random.default_rng(1), quiet=True,
+              missing="complete_case")
     d = pilot.dropna(subset=["scrqol_t1", "scrqol_t0", "cost_total", "cost_indirect_pre"]).copy()
     d = d[(d["phb"] == 0) | d["budget_band"].notna()]
     d["lo"] = ((d["phb"] == 1) & (d["budget_band"] == "<1000")).astype(float)
@@ -28,5 +29,5 @@ def test_small_stratum_not_estimable(gres):
     assert np.isnan(row["estimate"]) and "fewer than 10" in row["note"]
     assert "condition=other" not in set(gres.draws["stratum"])
     tab = gres.table.set_index("stratum")
-    assert tab.loc["condition=other", "quadrant"] == "not estimable"
-    assert tab.loc["all", "quadrant"] in ("dominant", "dominated", "NE trade-off", "SW trade-off")
+    assert tab.loc["condition=other", "quadrant_qaly"] == "not estimable"
+    assert tab.loc["all", "quadrant_ascot_years"] in ("dominant", "dominated", "NE trade-off", "SW trade-off")

@@ -8,6 +8,8 @@
 #
 # Models (lm; rows with a missing value in the model's variables dropped, aliased columns dropped):
 #   effect  scrqol_t1 ~ <PHB indicator(s)> + scrqol_t0 + <covariates>
+#   ASCOT-years  (scrqol_t0 + scrqol_t1) / 2 ~ <PHB indicator(s)> + scrqol_t0 + <covariates> (AUC over 1 year)
+# NMB per replicate: lambda * ASCOT-years (or QALY) coefficient - cost_total coefficient
 #   qaly    qaly ~ <PHB indicator(s)> + eq5d_index_t0 + <covariates>
 #   costs   cost_total | cost_direct | cost_indirect ~ <PHB indicator(s)> + cost_indirect_pre + <covariates>
 # Groups: "all" (phb; strata = arm), "budget_band" (controls and PHB holders with a band; one indicator per
@@ -26,6 +28,7 @@ lambdas <- c(20000, 30000)
 conf <- 0.95
 
 # C-locale factor levels, first level the reference (as phb-eval)
+d$ascot_years <- (d$scrqol_t0 + d$scrqol_t1) / 2
 d$sex <- factor(d$sex, levels = sort(unique(d$sex), method = "radix"))
 d$condition <- factor(d$condition, levels = sort(unique(d$condition), method = "radix"))
 d$ind_lo <- as.numeric(d$phb == 1 & !is.na(d$budget_band) & d$budget_band == "<1000")
@@ -40,15 +43,16 @@ stat_models <- function(dd, ind, covs, labels) {
   rhs <- paste(c(ind, covs), collapse = " + ")
   f <- function(y, base) as.formula(paste(y, "~", rhs, "+", base))
   e  <- coef_of(f("scrqol_t1", "scrqol_t0"), dd, ind)
+  a  <- coef_of(f("ascot_years", "scrqol_t0"), dd, ind)
   q  <- coef_of(f("qaly", "eq5d_index_t0"), dd, ind)
   ct <- coef_of(f("cost_total", "cost_indirect_pre"), dd, ind)
   cd <- coef_of(f("cost_direct", "cost_indirect_pre"), dd, ind)
   ci <- coef_of(f("cost_indirect", "cost_indirect_pre"), dd, ind)
   out <- c()
   for (j in seq_along(ind)) {
-    v <- c(e[j], q[j], ct[j], cd[j], ci[j], lambdas * e[j] - ct[j])
-    names(v) <- paste0(c("d_effect", "d_qaly", "d_cost", "d_cost_direct", "d_cost_indirect",
-                         paste0("nmb_", lambdas)), "|", labels[j])
+    v <- c(e[j], a[j], q[j], ct[j], cd[j], ci[j], lambdas * a[j] - ct[j], lambdas * q[j] - ct[j])
+    names(v) <- paste0(c("d_effect", "d_ascot", "d_qaly", "d_cost", "d_cost_direct", "d_cost_indirect",
+                         paste0("nmb_ascot_years_", lambdas), paste0("nmb_qaly_", lambdas)), "|", labels[j])
     out <- c(out, v)
   }
   out

@@ -101,3 +101,43 @@ def test_compare_with_the_rich_plan_exits_0(sim, tmp_path, capsys):
     err = capsys.readouterr().err
     assert exit_.value.code == 0, err
     assert "Traceback" not in err
+
+
+def test_a_term_that_cannot_be_used_stops_compare_with_a_sentence(sim, tmp_path, capsys):
+    plan = tmp_path / "bad.yaml"
+    plan.write_text(yaml.safe_dump({**FAST, "covariates": ["age", "participant_id"]}))
+    with pytest.raises(SystemExit) as exit_:
+        main(["compare", str(sim["cohort"]), "--plan", str(plan), "--out", str(tmp_path / "out"), "--quiet"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "participant_id" in err and "identifier" in err
+    assert "Traceback" not in err
+
+
+def test_complete_case_plan_counts_the_people_dropped(sim):
+    plan = load_plan(None, {**FAST, "missing": "complete_case", "estimators": ["ancova", "ancova_mi"],
+                            "variance": "cr1"})
+    res = pipeline.compare(load_cohort(data=sim["cohort"], plan=plan), plan, quiet=True)
+    n_missing = int(pd.read_csv(sim["cohort"])["age"].isna().sum())
+    note = next(n for n in res.meta["notes"] if n.startswith("covariates:") and "complete_case" in n)
+    assert int(note.split()[1]) >= n_missing             # age, or a baseline score of the set, missing
+    mi = res.estimates[res.estimates["method"].eq("ancova_mi_cr1_site")]
+    assert not mi.empty                                  # MI still runs, on people with every covariate
+
+
+def test_wild_bootstrap_plan_runs_and_names_what_ran(sim):
+    pytest.importorskip("phb_eval.models.variance")
+    plan = load_plan(None, {**FAST, "variance": "wild_bootstrap", "wild_bootstrap": {"B": 199},
+                            "estimators": ["ancova", "ancova_mi"], "service_use": {"services": ["gp_consultations"],
+                                                                                   "models": ["negbin", "zinb"]}})
+    res = pipeline.compare(load_cohort(data=sim["cohort"], plan=plan), plan, quiet=True)
+    methods = set(res.estimates["method"])
+    assert {"ancova_wcb_site", "ancova_mi_cr2_site", "negbin_cr2_site"} <= methods
+    row = res.estimates[res.estimates["method"].eq("ancova_wcb_site")].iloc[0]
+    assert 0 < row["p_value"] <= 1 and row["ci_low"] < row["estimate"] < row["ci_high"]
+
+
+def test_a_covariate_of_one_arm_only_is_warned_and_left_out(frame):
+    plan = load_plan(None, {**FAST, "covariates": ["age", "budget_band"]})
+    res = Results()
+    assert pipeline._covariates(frame, plan, res) == ["age"]
+    assert any("budget_band" in w and "one arm only" in w for w in res.warnings)
