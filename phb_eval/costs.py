@@ -324,7 +324,7 @@ def person_costs(df: pd.DataFrame, unit_costs: pd.DataFrame, services=None, serv
 def cost_effects(df: pd.DataFrame, covariates=("age", "sex", "condition"), models=("ols", "glm_gamma_log"),
                  outcomes=("total_cost", "direct_cost", "indirect_cost"), cluster: str = "site",
                  conf_level: float = 0.95, *, treatment: str = "phb", baseline: str = "cost_indirect_pre",
-                 variance: str = "cr2", bootstrap: dict | None = None) -> pd.DataFrame:
+                 variance: str = "cr1", bootstrap: dict | None = None) -> pd.DataFrame:
     """Adjusted PHB − control cost differences (£ per person per year).
 
     Each cost is regressed on the treatment, ``baseline`` (pre-consent indirect cost) and the covariates

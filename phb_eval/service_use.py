@@ -117,7 +117,7 @@ def _prepare(df: pd.DataFrame, service: str, covariates, cluster: str, *, treatm
 # ---------------------------------------------------------------------------------------------------
 # fitting
 # ---------------------------------------------------------------------------------------------------
-def _fit(p: Design, model: str, variance: str = "cr2", what: str | None = None) -> Fit:
+def _fit(p: Design, model: str, variance: str = "cr1", what: str | None = None) -> Fit:
     """Fit one count model; every numerical failure becomes an EstimationError sentence."""
     if model not in COUNT_MODELS:
         raise EstimationError(f"unknown count model {model!r}; choose one of {list(COUNT_MODELS)}")
@@ -186,7 +186,7 @@ def _rows(analysis, outcome, p: Design, fit: Fit, model, cluster, conf_level) ->
 
 def count_model(df: pd.DataFrame, service: str, covariates=("age", "sex", "condition"), model: str = "negbin",
                 cluster: str = "site", conf_level: float = 0.95, *, treatment: str = PHB,
-                exposure: str | None = EXPOSURE, variance: str = "cr2") -> pd.DataFrame:
+                exposure: str | None = EXPOSURE, variance: str = "cr1") -> pd.DataFrame:
     """Rate ratio (PHB / control) and marginal difference for one service's post-consent count.
 
     Parameters
@@ -229,7 +229,7 @@ def count_model(df: pd.DataFrame, service: str, covariates=("age", "sex", "condi
 
 def count_regression(df: pd.DataFrame, outcome: str, *, treatment: str = PHB, covariates=(), cluster: str = "site",
                      model: str = "negbin", exposure: str | None = None, baseline: str | None = None,
-                     variance: str = "cr2", conf_level: float = 0.95, coefficients: bool = False) -> pd.DataFrame:
+                     variance: str = "cr1", conf_level: float = 0.95, coefficients: bool = False) -> pd.DataFrame:
     """A count model of any column on any DataFrame, e.g. ``MASS::quine``'s ``Days`` on ``Eth``.
 
     ``treatment`` may be 0/1 or two-level text (the second sorted level is 1, as R's factor coding).
@@ -248,7 +248,7 @@ def count_regression(df: pd.DataFrame, outcome: str, *, treatment: str = PHB, co
 
 def fit_comparison(df: pd.DataFrame, service: str, covariates=("age", "sex", "condition"),
                    models=COUNT_MODELS, cluster: str = "site", *, treatment: str = PHB,
-                   exposure: str | None = EXPOSURE, variance: str = "cr2") -> pd.DataFrame:
+                   exposure: str | None = EXPOSURE, variance: str = "cr1") -> pd.DataFrame:
     """How well each count model fits one service: likelihood, AIC, dispersion and zero counts.
 
     Returns

@@ -52,7 +52,7 @@ def _level_counts(df, var, levels, treatment):
 
 def subgroup_effects(df: pd.DataFrame, outcome: str, variable: str, covariates, *, baseline_wave="t0",
                      followup_wave="t1", cluster="site", conf_level=0.95, min_cell=10,
-                     phb_only: bool | None = None, treatment: str = "phb", variance: str = "cr2",
+                     phb_only: bool | None = None, treatment: str = "phb", variance: str = "cr1",
                      bootstrap: dict | None = None) -> pd.DataFrame:
     """Within-level PHB effects on ``<outcome>_<followup>`` and the joint interaction test.
 

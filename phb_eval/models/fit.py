@@ -242,7 +242,7 @@ def _glm_variance(variance: str, notes: list) -> str:
 # ---------------------------------------------------------------------------------------------------------
 # linear models
 # ---------------------------------------------------------------------------------------------------------
-def fit_ols(design: Design, variance: str = "cr2", *, bootstrap: dict | None = None, what: str = "model") -> Fit:
+def fit_ols(design: Design, variance: str = "cr1", *, bootstrap: dict | None = None, what: str = "model") -> Fit:
     """OLS (WLS with the design's weights) with the plan's cluster covariance.
 
     CR1 equals ``sandwich::vcovCL(type = "HC1")``; CR2 is clubSandwich's ``vcovCR(type = "CR2")`` with the
@@ -278,7 +278,7 @@ def _glm_fit(design, family, what, variance, *, start=None, **fit_kw) -> tuple:
     return res, cov, kind, notes
 
 
-def fit_logit(design: Design, variance: str = "cr2", *, what: str = "logit") -> Fit:
+def fit_logit(design: Design, variance: str = "cr1", *, what: str = "logit") -> Fit:
     """Logistic regression (weights as prior weights); separation raises EstimationError."""
     with warnings.catch_warnings():
         warnings.simplefilter("error", PerfectSeparationWarning)
@@ -291,7 +291,7 @@ def fit_logit(design: Design, variance: str = "cr2", *, what: str = "logit") -> 
                loglik=float(res.llf), k_params=design.X.shape[1], mean_fn=lambda b, Z: expit(Z @ b))
 
 
-def fit_poisson(design: Design, variance: str = "cr2", *, what: str = "poisson") -> Fit:
+def fit_poisson(design: Design, variance: str = "cr1", *, what: str = "poisson") -> Fit:
     """Poisson GLM, log link (offset log exposure when the design has one)."""
     res, cov, kind, notes = _glm_fit(design, sm.families.Poisson(), what, variance)
     mu = np.asarray(res.fittedvalues)
@@ -300,7 +300,7 @@ def fit_poisson(design: Design, variance: str = "cr2", *, what: str = "poisson")
                zeros_predicted=float(np.sum(np.exp(-mu))), converged=bool(res.converged))
 
 
-def fit_gamma_log(design: Design, variance: str = "cr2", *, what: str = "gamma GLM") -> Fit:
+def fit_gamma_log(design: Design, variance: str = "cr1", *, what: str = "gamma GLM") -> Fit:
     """Gamma GLM with log link, started from (log mean, zero slopes); needs positive responses."""
     y = design.y.to_numpy(float)
     if (y <= 0).any():
@@ -335,7 +335,7 @@ def simple_start(y, X, offset=None, alpha: bool = True) -> np.ndarray:
     return np.r_[start, 1.0] if alpha else start
 
 
-def fit_negbin(design: Design, variance: str = "cr2", *, what: str = "negative binomial") -> Fit:
+def fit_negbin(design: Design, variance: str = "cr1", *, what: str = "negative binomial") -> Fit:
     """NB2 by maximum likelihood, then the GLM at that dispersion for coefficients and covariance.
 
     Newton from statsmodels' start first; when it fails or stops at a singular Hessian, BFGS from the
@@ -387,7 +387,7 @@ def _scores_only(variance: str, notes: list) -> str:
     return "cr1"
 
 
-def fit_zinb(design: Design, variance: str = "cr2", *, what: str = "zero-inflated negative binomial") -> Fit:
+def fit_zinb(design: Design, variance: str = "cr1", *, what: str = "zero-inflated negative binomial") -> Fit:
     """Zero-inflated NB2 (logit zero part on the same regressors); CR1 sandwich over every parameter."""
     from statsmodels.discrete.count_model import ZeroInflatedNegativeBinomialP
 
@@ -425,7 +425,7 @@ def fit_zinb(design: Design, variance: str = "cr2", *, what: str = "zero-inflate
                               "regressors"])
 
 
-def fit_hurdle_negbin(design: Design, variance: str = "cr2", *, what: str = "hurdle negative binomial") -> Fit:
+def fit_hurdle_negbin(design: Design, variance: str = "cr1", *, what: str = "hurdle negative binomial") -> Fit:
     """Logit hurdle + zero-truncated NB2, fitted part by part, one joint CR1 sandwich.
 
     The truncated part is fitted from statsmodels' start, and when that fails (counts in the tens of
