@@ -406,17 +406,25 @@ def _specs(g: Group, data: pd.DataFrame, models, min_per_arm, notes):
     return specs, None
 
 
-def _fit_group(g: Group, models, datasets, B, rng, unit, cluster, min_per_arm, bar):
-    """Point estimates, influence values and bootstrap draws for one model group on each dataset; every
-    dataset uses the same replicates."""
-    n, m = len(g.data), len(g.labels)
+def _specs_each(g: Group, datasets, models, min_per_arm):
+    """_specs on every imputed dataset (notes from the first only); stops at the first that cannot be fitted."""
     notes: list[str] = []
     all_specs = []
     for k, data in enumerate(datasets):
         specs, why = _specs(g, data, models, min_per_arm, notes if k == 0 else [])
         if specs is None:
-            return {"notes": notes, "failed": why}
+            return None, notes, why
         all_specs.append(specs)
+    return all_specs, notes, None
+
+
+def _fit_group(g: Group, models, datasets, B, rng, unit, cluster, min_per_arm, bar):
+    """Point estimates, influence values and bootstrap draws for one model group on each dataset; every
+    dataset uses the same replicates."""
+    n, m = len(g.data), len(g.labels)
+    all_specs, notes, why = _specs_each(g, datasets, models, min_per_arm)
+    if why is not None:
+        return {"notes": notes, "failed": why}
     resample_codes = pd.factorize(pd.Series(g.resample), sort=True)[0]
     if unit == "person":
         unit_of, unit_strata = np.arange(n), resample_codes
@@ -501,13 +509,9 @@ def _boot_mi_group(g, models, parts, df, covariates, eff, months, bw, fw, horizo
     """Bootstrap-then-impute (Brand et al. 2019) for one model group: each replicate resamples the group's
     units (people, or arm-site clusters), imputes the resample once and refits; the point estimate is the
     mean over the imputations of the observed data. Slow (one imputation per replicate): keep B modest."""
-    notes: list[str] = []
-    all_specs = []
-    for k, data in enumerate(parts):
-        specs, why = _specs(g, data, models, min_per_arm, notes if k == 0 else [])
-        if specs is None:
-            return {"notes": notes, "failed": why}
-        all_specs.append(specs)
+    all_specs, notes, why = _specs_each(g, parts, models, min_per_arm)
+    if why is not None:
+        return {"notes": notes, "failed": why}
     pooled = {d: dict(s, point=np.mean([sp[d]["point"] for sp in all_specs], axis=0))
               for d, s in all_specs[0].items() if all(d in sp for sp in all_specs)}
     raw = df.loc[g.data.index]

@@ -37,7 +37,7 @@ from scipy.special import digamma, expit
 from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
 
 from ..errors import EstimationError
-from .design import _treatment_codes, design_matrix, parse_terms, term_variables
+from .design import _treatment_codes, design_matrix, model_columns, parse_terms, term_variables
 
 __all__ = ["OUTCOME_MODELS", "ESTIMANDS", "ESTIMATORS", "EffectFit", "fit_effect", "site_bootstrap"]
 
@@ -324,11 +324,7 @@ def _prepare(df, response, *, treatment, covariates, propensity_covariates, clus
     ps_terms = parse_terms(list(propensity_covariates), cluster=cluster)
     needed = list(dict.fromkeys([response, treatment, cluster, *term_variables(out_terms),
                                  *term_variables(ps_terms)] + ([exposure] if exposure else [])))
-    absent = [c for c in needed if c not in df.columns]
-    if absent:
-        raise EstimationError(f"{what}: column(s) {absent} are not in the analysis data; supply them or remove "
-                              "them from the plan's covariates")
-    data = df[needed].copy()
+    data = model_columns(df, needed, what)
     data["__t"] = _treatment_codes(df[treatment], treatment, None, what)
     data[response] = pd.to_numeric(data[response], errors="coerce")
     data = data.dropna()

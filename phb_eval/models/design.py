@@ -239,6 +239,15 @@ def _plain(term: str) -> str:
     return term.replace(" ", "")
 
 
+def model_columns(df: pd.DataFrame, needed, what: str) -> pd.DataFrame:
+    """A copy of the columns a model reads; a column the data lack is a sentence, not a KeyError."""
+    absent = [c for c in needed if c not in df.columns]
+    if absent:
+        raise EstimationError(f"{what}: column(s) {absent} not in the analysis data; supply them or remove "
+                              "them from the plan's covariates")
+    return df[needed].copy()
+
+
 def build_design(df: pd.DataFrame, response: str, *, treatment: str = "phb", covariates=(), cluster: str = "site",
                  weights=None, baseline: str | Term | None = None, change_from: str | None = None,
                  offset: str | None = None, treated=None, what: str = "model", min_clusters: int = 2,
@@ -267,11 +276,7 @@ def build_design(df: pd.DataFrame, response: str, *, treatment: str = "phb", cov
     all_terms = base_terms + terms
     needed = list(dict.fromkeys([response, treatment, cluster, *term_variables(all_terms)]
                                 + ([change_from] if change_from else []) + ([offset] if offset else [])))
-    absent = [c for c in needed if c not in df.columns]
-    if absent:
-        raise EstimationError(f"{what}: column(s) {absent} not in the analysis data; supply them or remove "
-                              "them from the plan's covariates")
-    data = df[needed].copy()
+    data = model_columns(df, needed, what)
     data["__t"] = _treatment_codes(df[treatment], treatment, treated, what)
     if weights is not None:
         data["__w"] = _weights(df, weights)
