@@ -6,8 +6,8 @@ import pytest
 import yaml
 
 from phb_eval import progress as prog
-from phb_eval.cli import main
 from phb_eval.simulate import simulate_pilot, write_simulation
+from cli_runner import run
 
 LINE = re.compile(r"^phb-eval: (.+) (\d+\.\d\d) s \(total (\d+\.\d\d) s\)$")
 
@@ -63,10 +63,8 @@ def data(tmp_path_factory):
 
 
 def _run(argv, capsys):
-    with pytest.raises(SystemExit) as exit_:
-        main(argv)
-    out = capsys.readouterr()
-    return exit_.value.code, out.err
+    code, _, err = run(argv, capsys)
+    return code, err
 
 
 def test_compare_logs_every_stage_in_order_and_quiet_silences_it(data, tmp_path, capsys):

@@ -6,15 +6,8 @@ import json
 import pytest
 import yaml
 
-from phb_eval.cli import main
 from phb_eval.simulate import simulate_pilot, write_simulation
-
-
-def run(argv, capsys):
-    with pytest.raises(SystemExit) as exit_:
-        main([str(a) for a in argv])
-    out = capsys.readouterr()
-    return exit_.value.code, out.out, out.err
+from cli_runner import run
 
 
 @pytest.fixture(scope="module")

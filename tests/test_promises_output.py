@@ -16,19 +16,12 @@ import pandas as pd
 import pytest
 import yaml
 
-from phb_eval.cli import main
 from phb_eval.report import outdir
 from phb_eval.simulate import simulate_pilot, write_simulation
+from cli_runner import run
 
 NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 PAYLOADS = ['=HYPERLINK("http://x","y")', "<script>alert(1)</script>", "<img src=x onerror=alert(1)>"]
-
-
-def run(argv, capsys):
-    with pytest.raises(SystemExit) as exit_:
-        main([str(a) for a in argv])
-    out = capsys.readouterr()
-    return exit_.value.code, out.out, out.err
 
 
 @pytest.fixture(scope="module")
